@@ -1,0 +1,132 @@
+"""Boundary checks shared by every public function: images, targets, layer names."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from typing import Union
+
+import torch
+from torch import nn
+
+from .errors import InputError, UnknownNameError
+
+Target = Union[None, int, Sequence[int], torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+LayerRef = Union[str, nn.Module, None]
+
+
+def check_images(x: object, name: str = "x") -> torch.Tensor:
+    """Check that ``x`` is a finite float image batch.
+
+    Args:
+        x: the value to check.
+        name: the argument's name, used in the error message.
+
+    Returns:
+        ``x`` itself (never a copy, never modified).
+
+    Shape:
+        ``(B, C, H, W)``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{name} must be a torch.Tensor of shape (B,C,H,W), got {type(x).__name__}")
+    if x.dim() != 4:
+        hint = " (add a batch dimension with x.unsqueeze(0))" if x.dim() == 3 else ""
+        raise InputError(f"{name} must have shape (B,C,H,W), got shape {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise InputError(
+            f"{name} must be a float tensor with pixel values in [0,1], got dtype {x.dtype} "
+            "(convert with x.float() / 255)"
+        )
+    if x.shape[0] == 0:
+        raise InputError(f"{name} is an empty batch: pass at least one image")
+    if not bool(torch.isfinite(x).all()):
+        raise InputError(f"{name} contains NaN or infinite values: clean the input first")
+    return x
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def resolve_target(target: Target, logits: torch.Tensor) -> torch.Tensor:
+    """Turn a ``target`` argument into the (B,) score that each image is explained for.
+
+    Args:
+        target: ``None`` (the predicted class of each image), an ``int`` (that class for all),
+            a sequence or 1-D tensor of length B, or a callable from logits to (B,) scores.
+        logits: the model's output, shape (B, K).
+
+    Returns:
+        The scores, shape (B,), differentiable with respect to ``logits``.
+    """
+    if logits.dim() != 2:
+        raise InputError(f"the model must return logits of shape (B, classes), got {tuple(logits.shape)}")
+    batch, classes = logits.shape
+    if callable(target) and not isinstance(target, torch.Tensor):
+        scores = target(logits)
+        if not isinstance(scores, torch.Tensor) or scores.shape != (batch,):
+            raise InputError(f"a target callable must return a tensor of shape ({batch},) from the logits")
+        return scores
+    idx = target_indices(target, logits)
+    return logits.gather(1, idx[:, None])[:, 0]
+
+
+def target_indices(target: Target, logits: torch.Tensor) -> torch.Tensor:
+    """The class index explained for each image, shape (B,), as a long tensor on logits' device."""
+    batch, classes = logits.shape
+    if target is None:
+        return logits.detach().argmax(dim=1)
+    if callable(target) and not isinstance(target, torch.Tensor):
+        raise InputError("a callable target has no class index; pass an int or a sequence instead")
+    if isinstance(target, bool):
+        raise InputError("target must be an int class index, not a bool")
+    if isinstance(target, int) or (isinstance(target, torch.Tensor) and target.dim() == 0):
+        idx = torch.full((batch,), int(target), dtype=torch.long, device=logits.device)
+    else:
+        try:
+            idx = torch.as_tensor(target, device=logits.device)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"target must be None, an int, a sequence of ints or a callable: {exc}") from None
+        if idx.dim() != 1 or idx.shape[0] != batch:
+            raise InputError(f"target must have one class per image ({batch}), got shape {tuple(idx.shape)}")
+        if idx.is_floating_point() or idx.dtype == torch.bool:
+            raise InputError("target must hold integer class indices")
+        idx = idx.long()
+    if bool((idx < 0).any()) or bool((idx >= classes).any()):
+        bad = idx[(idx < 0) | (idx >= classes)][0].item()
+        raise InputError(f"target class {bad} is out of range: the model has classes 0..{classes - 1}")
+    return idx
+
+
+def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
+    """Find a layer by its ``named_modules()`` name or by identity.
+
+    Args:
+        model: the model to search.
+        layer: a name such as ``"features.12"`` or a module inside ``model``.
+
+    Returns:
+        ``(name, module)``.
+
+    Raises:
+        UnknownNameError: the name or module is not in the model; the message lists the closest names.
+    """
+    names = dict(model.named_modules())
+    if isinstance(layer, nn.Module):
+        for name, module in names.items():
+            if module is layer:
+                return name, module
+        raise UnknownNameError("the given layer module is not part of the model; pass one of its named_modules()")
+    if not isinstance(layer, str):
+        raise InputError(f"layer must be a module name or an nn.Module, got {type(layer).__name__}")
+    if layer in names and layer != "":
+        return layer, names[layer]
+    candidates = [n for n in names if n]
+    close = difflib.get_close_matches(layer, candidates, n=5, cutoff=0.3) or candidates[-5:]
+    raise UnknownNameError(f"unknown layer {layer!r}; closest names: {', '.join(close)}")

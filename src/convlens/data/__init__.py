@@ -1,0 +1,1 @@
+"""Data sets, image files, the bundled offline sample and normalization."""

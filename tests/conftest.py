@@ -1,0 +1,45 @@
+"""Shared fixtures: real sample data and a small trained ``mnist-cnn`` (trained once per run)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(int(os.environ.get("CONVLENS_TEST_THREADS", "2")))
+
+
+@pytest.fixture(scope="session")
+def mnist_splits():
+    from convlens.data.sample import sample_splits
+
+    return sample_splits()
+
+
+@pytest.fixture(scope="session")
+def trained_mnist(mnist_splits):
+    """``mnist-cnn`` trained for one epoch on the sample's training part (about 97% test accuracy).
+
+    Returns a fresh copy per request via ``copy.deepcopy`` in tests that modify it; tests must
+    treat it as read-only.
+    """
+    from convlens.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("mnist-cnn")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    train = mnist_splits.train
+    for x, y in train.batches(64, torch.randperm(len(train), generator=gen)):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def test_digits(mnist_splits):
+    """64 real test digits (float, [0,1]) and their labels."""
+    return mnist_splits.test.batch(slice(0, 64))
