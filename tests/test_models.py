@@ -178,3 +178,22 @@ def test_summary_leaves_the_model_untouched_and_exports(tmp_path):
     s.to_json(tmp_path / "s.json")
     assert (tmp_path / "s.csv").read_text().splitlines()[0].startswith("name,type,kind")
     assert '"total_params": 799206' in (tmp_path / "s.json").read_text()
+
+
+def test_zoo_names_need_their_package():
+    try:
+        import torchvision.models  # noqa: F401
+    except Exception:  # absent, or installed but broken against this torch build
+        with pytest.raises(InputError, match="optional package 'torchvision'"):
+            create_model("torchvision.resnet18")
+        return
+    model = create_model("torchvision.resnet18")
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
+    assert last_conv_name(model).startswith("net.layer4")
+
+
+def test_timm_names_when_installed():
+    timm = pytest.importorskip("timm")
+    assert timm is not None
+    model = create_model("timm.resnet18")
+    assert get_info(model).num_classes == 1000

@@ -108,3 +108,10 @@ def test_bad_config():
         TrainConfig(epochs=0)
     with pytest.raises(InputError):
         TrainConfig(schedule="linear")
+
+
+def test_default_settings_reach_95_percent_on_the_held_out_sample(mnist_splits):
+    torch.manual_seed(0)
+    result = fit(create_model("mnist-cnn"), mnist_splits, TrainConfig(), progress=False, device="cpu")
+    assert len(result.history) == 10
+    assert result.test_accuracy >= 0.95

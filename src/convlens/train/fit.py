@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..data.dataset import Splits
+from ..data.dataset import ImageDataset, Splits, train_val_test
 from ..errors import DataFileError, InputError
 from ..models.checkpoint import read_checkpoint, save_model
 from ..models.info import get_info
@@ -108,7 +108,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def fit(
     model: nn.Module,
-    data: Splits,
+    data: Splits | ImageDataset,
     config: TrainConfig | None = None,
     *,
     out: str | Path | None = None,
@@ -130,7 +130,8 @@ def fit(
     Args:
         model: a model from :func:`convlens.models.create_model` (needed for checkpoints) or any
             classifier (then ``out`` must be ``None``). It is moved to ``device`` and trained.
-        data: train/validation/test parts.
+        data: train/validation/test parts, or one data set that is split 70/10/20
+            (stratified, seeded with ``config.seed``).
         config: epochs, batch size, learning rate, weight decay, seed.
         out: folder for the checkpoint; ``None`` writes nothing.
         resume: continue from ``out/checkpoint.pt`` if it exists.
@@ -142,6 +143,8 @@ def fit(
         A :class:`FitResult`.
     """
     config = config or TrainConfig()
+    if isinstance(data, ImageDataset):
+        data = train_val_test(data, seed=config.seed)
     device = torch.device(device) if device is not None else default_device()
     if out is not None and get_info(model) is None:
         raise InputError("checkpoints need a model from convlens.models.create_model; pass out=None")
