@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 import torch
+from torch import nn
 
 from ..data import sample_splits
+from ..data.dataset import Splits
 from ..models import create_model, summary
-from ..report import write_report
+from ..report import Section, write_report
 from ..report.sections import summary_section, training_section
 from ..train import TrainConfig, fit, write_training_outputs
 from ._common import out_option, prepare_out, wrote
@@ -46,6 +48,15 @@ def command(epochs: int, seed: int, resume: bool, out: Path) -> None:
     click.echo(f"done in {time.perf_counter() - start:.0f}s")
 
 
-def _later_sections(model, data):  # type: ignore[no-untyped-def]
-    """Sections of the later chapters (layers, explanations) that are built."""
-    return []
+def _later_sections(model: nn.Module, data: Splits) -> list[Section]:
+    """The chapters built on the trained model: from-scratch layers and explanations."""
+    from ..attribution.report import explanations_section
+    from ..layers import compare_layers
+    from ..layers.report import layers_section
+
+    images, labels = data.test.batch(slice(None))
+    click.echo("      from-scratch layers: rebuilding mnist-cnn and comparing outputs and time")
+    layers = compare_layers(model, images, labels, data_name=f"{len(labels)} real test digits",
+                            weights="trained in this demo")  # fmt: skip
+    click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
+    return [layers_section(layers), explanations_section(model, data.test, n=10)]

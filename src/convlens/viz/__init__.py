@@ -3,3 +3,21 @@
 from .figures import new_figure, png_bytes, save_png
 
 __all__ = ["new_figure", "png_bytes", "save_png"]
+
+from .attribution import (  # noqa: E402  (appended by issue 4: attribution pictures)
+    ExampleSelection,
+    attribution_grid,
+    colorize,
+    explanation_figure,
+    heatmap,
+    image_array,
+    occlusion_figure,
+    overlay,
+    pick_examples,
+    scale_map,
+)
+
+__all__ += [
+    "ExampleSelection", "attribution_grid", "colorize", "explanation_figure", "heatmap", "image_array",
+    "occlusion_figure", "overlay", "pick_examples", "scale_map",
+]  # fmt: skip

@@ -1,0 +1,131 @@
+"""Several attribution methods at once, with what a figure needs to be titled."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._checks import Target, target_indices
+from .._hooks import inspecting
+from ..errors import InputError
+from ..models import get_info
+from ..registry import MethodSpec, get_method, list_methods
+from ._common import ModelRunner, finish, outside_inference_mode, prepare_input
+from .gradcam import gradcam_layer
+
+# not options: the fixed arguments, and return_delta (it would turn a map into a tuple)
+_FIXED = ("model", "x", "target", "return_delta")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The maps of several methods for one batch, and the predictions they explain.
+
+    Attributes:
+        images: a detached copy of the images, (B,C,H,W), on the input's device.
+        maps: method name → its result ((B,C,H,W), (B,1,H,W) or (B,rows,cols) for
+            ``"occlusion-sensitivity"``), in the order the methods were asked for.
+        target: the explained class of each image, (B,) long; -1 for a callable target.
+        target_probability: softmax probability of that class, (B,); NaN for a callable target.
+        predicted: the predicted class, (B,) long.
+        probability: its probability, (B,).
+        class_names: the model's class names when it carries :class:`convlens.models.ModelInfo`.
+        layer: the Grad-CAM layer used, or None when no Grad-CAM method ran.
+    """
+
+    images: torch.Tensor
+    maps: dict[str, torch.Tensor]
+    target: torch.Tensor
+    target_probability: torch.Tensor
+    predicted: torch.Tensor
+    probability: torch.Tensor
+    class_names: tuple[str, ...] | None
+    layer: str | None
+
+
+def _parameters(spec: MethodSpec) -> set[str]:
+    return {n for n in inspect.signature(spec.func).parameters if n not in _FIXED}
+
+
+@outside_inference_mode
+def explain(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: str | Sequence[str],
+    target: Target = None,
+    **options: object,
+) -> Explanation:
+    """Run registered attribution methods on one batch and collect their maps.
+
+    Each method is called as ``spec.func(model, x, target, **kwargs)`` where ``kwargs`` are
+    the method's registered defaults overridden by those of ``options`` it accepts (so
+    ``steps=100`` reaches integrated gradients and ``layer=...`` both Grad-CAM methods). An
+    option that no registered attribution method accepts is an error (a typo); one that only
+    unselected methods accept is ignored. The Grad-CAM layer is resolved once, so both
+    Grad-CAM methods look at the same layer.
+
+    Args:
+        model: any classifier taking [0,1] images; given back unchanged.
+        x: images in [0,1].
+        methods: registry names (``"saliency"``, ``"grad-cam"`` ...) or one name.
+        target: None (the predicted class), an int, one class per image, or a callable.
+        **options: method options (``layer``, ``steps``, ``window`` ...).
+
+    Returns:
+        An :class:`Explanation`.
+
+    Shape:
+        ``x``: (B,C,H,W).
+    """
+    names = [methods] if isinstance(methods, str) else list(dict.fromkeys(methods))
+    if not names:
+        raise InputError("pass at least one method name, e.g. methods=['saliency', 'grad-cam']")
+    specs = [get_method(name, kind="attribution") for name in names]
+    known = set().union(*(_parameters(s) for s in list_methods("attribution")))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        valid = ", ".join(sorted(known))
+        raise InputError(f"unknown option(s) {', '.join(unknown)}; attribution methods accept: {valid}")
+
+    xin = prepare_input(model, x)
+    with inspecting(model), torch.no_grad():
+        logits = ModelRunner(model, xin)(xin)
+    probs = torch.softmax(logits.double(), dim=1)
+    probability, predicted = probs.max(dim=1)
+    if callable(target) and not isinstance(target, torch.Tensor):
+        classes = torch.full_like(predicted, -1)
+        class_probability = torch.full_like(probability, float("nan"))
+        passed: Target = target
+    else:
+        classes = target_indices(target, logits)
+        class_probability = probs.gather(1, classes[:, None])[:, 0]
+        passed = classes
+
+    layer = None
+    if any("layer" in _parameters(s) for s in specs):
+        layer, _ = gradcam_layer(model, options.get("layer", None))  # type: ignore[arg-type]
+    maps: dict[str, torch.Tensor] = {}
+    for spec in specs:
+        accepted = _parameters(spec)
+        kwargs = {**spec.options, **{k: v for k, v in options.items() if k in accepted}}
+        if "layer" in accepted:
+            kwargs["layer"] = layer
+        maps[spec.name] = spec.func(model, x, passed, **kwargs)  # type: ignore[assignment]
+
+    def out(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(x.device)
+
+    return Explanation(
+        images=x.detach().clone(), maps=maps, target=out(classes), target_probability=finish(class_probability, x),
+        predicted=out(predicted), probability=finish(probability, x),
+        class_names=_class_names(model), layer=layer,
+    )  # fmt: skip
+
+
+def _class_names(model: nn.Module) -> tuple[str, ...] | None:
+    info = get_info(model)
+    return None if info is None else tuple(info.class_names)

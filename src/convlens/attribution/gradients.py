@@ -1,0 +1,73 @@
+"""Plain and guided input gradients: saliency maps and guided backpropagation."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from .._checks import Target, resolve_target
+from .._hooks import ReluRule, inspecting, reject_scripted, relu_gradient
+from ._common import ModelRunner, finish, gradients_on, input_gradient, outside_inference_mode, prepare_input
+
+
+def _input_gradient(model: nn.Module, xin: torch.Tensor, target: Target, rule: ReluRule | None) -> torch.Tensor:
+    """``d score / d x`` for every image in one forward and one backward pass."""
+    with inspecting(model), gradients_on():
+        run = ModelRunner(model, xin)
+        leaf = run.layout(xin).requires_grad_(True)
+        with relu_gradient(rule) if rule is not None else nullcontext():
+            logits = run(leaf)
+        return input_gradient(resolve_target(target, logits), leaf)
+
+
+@outside_inference_mode
+def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
+    """Saliency map: the largest absolute gradient of the class score over the colour channels.
+
+    From Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional Networks: Visualising
+    Image Classification Models and Saliency Maps".
+
+    Args:
+        model: any classifier taking [0,1] images; run in eval mode and given back unchanged.
+        x: images in [0,1].
+        target: None (predicted class), an int, one class per image, or a callable from
+            logits to (B,) scores.
+
+    Returns:
+        ``max_c |d score / d x_c|``, detached, on ``x``'s device.
+
+    Shape:
+        ``x``: (B,C,H,W); result: (B,1,H,W).
+    """
+    xin = prepare_input(model, x)
+    grad = _input_gradient(model, xin, target, None)
+    return finish(grad.abs().amax(dim=1, keepdim=True), x)
+
+
+@outside_inference_mode
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
+    """Guided backpropagation: the input gradient with negative gradients stopped at every ReLU.
+
+    From Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity: The All
+    Convolutional Net". Every ReLU that runs in the forward pass follows the guided rule:
+    ``nn.ReLU`` modules (also ``inplace=True`` and one module reused in several places) and
+    functional calls (``F.relu``, ``torch.relu``, ``x.relu_()``). Modules are not swapped and
+    nothing in ``torch`` is patched: a thread-local torch-function mode is active during the
+    forward pass only.
+
+    Args:
+        model: any classifier taking [0,1] images (not TorchScript).
+        x: images in [0,1].
+        target: as in :func:`saliency`.
+
+    Returns:
+        The guided gradient, signed, detached, on ``x``'s device.
+
+    Shape:
+        ``x``: (B,C,H,W); result: (B,C,H,W).
+    """
+    reject_scripted(model, "guided backprop")
+    xin = prepare_input(model, x)
+    return finish(_input_gradient(model, xin, target, ReluRule(guided=True)), x)
