@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+TRAIN_OUT = Path("runs/train")  # where `convlens train` writes by default; `explain` looks there
+
 
 def out_option(default: str):  # type: ignore[no-untyped-def]
     """``--out DIR``: where the command writes (created if missing)."""

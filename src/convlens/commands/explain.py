@@ -13,12 +13,12 @@ import torch
 from torch import nn
 
 from ..errors import DataFileError, InputError, UnknownNameError
-from ._common import out_option, prepare_out, wrote
+from ..train.fit import CHECKPOINT_NAME
+from ._common import TRAIN_OUT, out_option, prepare_out, wrote
 
 DEFAULT_MODEL = "mnist-cnn"
-TRAIN_CHECKPOINT = Path("runs/train/checkpoint.pt")  # where `convlens train` writes by default
+TRAIN_CHECKPOINT = TRAIN_OUT / CHECKPOINT_NAME  # where `convlens train` writes by default
 DEFAULT_DATASET = "sample"
-CHECKPOINT_NAME = "checkpoint.pt"
 ROWS_PER_FIGURE = 16
 GRID_OUTPUT = "grid"
 

@@ -12,7 +12,7 @@ from ..models import create_model, list_models
 from ..train import TrainConfig, compare_batchnorm, fit, write_training_outputs
 from ..viz import save_png
 from ..viz.training import comparison_figure
-from ._common import out_option, prepare_out, wrote
+from ._common import TRAIN_OUT, out_option, prepare_out, wrote
 
 
 def load_splits(dataset: str, root: Path, download: bool, seed: int) -> Splits:
@@ -43,7 +43,7 @@ def load_splits(dataset: str, root: Path, download: bool, seed: int) -> Splits:
 @click.option("--compare-batchnorm", is_flag=True, help="Train with and without BatchNorm and compare.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when present).")
-@out_option("runs/train")
+@out_option(str(TRAIN_OUT))
 def command(model: str, dataset: str, data_root: Path, download: bool, epochs: int, batch_size: int,
             lr: float, seed: int, batchnorm: bool, compare_batchnorm: bool, resume: bool,
             device: str | None, out: Path) -> None:  # fmt: skip
