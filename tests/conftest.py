@@ -7,7 +7,9 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("CONVLENS_TEST_THREADS", "2")))
+# One thread by default: the tests run many small operations, where OpenMP threads mostly wait for
+# each other, and spinning threads make a busy 2-core machine several times slower.
+torch.set_num_threads(int(os.environ.get("CONVLENS_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")
