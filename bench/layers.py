@@ -15,7 +15,8 @@ for the memory the other just freed) and records each one's mean per call. Repor
   processes can only raise.
 
 The whole models (``torch.nn`` against ``convlens.layers.convert(model)``) are timed the same
-way. Target: fast Conv2d within 2.0x of ``torch.nn.Conv2d`` on 2 CPU threads.
+way. For comparison, the plain vectorization (``F.unfold`` + one matmul, used nowhere in
+convlens) is timed on each shape too. Target: fast Conv2d within 2.0x of ``torch.nn.Conv2d`` on 2 CPU threads.
 
 Run: ``.venv/bin/python bench/layers.py [--threads 2] [--batch 64] [--rounds 40] [--inner 5] [--json PATH]``
 """
@@ -31,6 +32,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from convlens.layers import Conv2d, convert
 from convlens.models import create_model
@@ -76,13 +78,26 @@ def paired(default: Callable[[], object], own: Callable[[], object], rounds: int
     }  # fmt: skip
 
 
+def unfold_matmul(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """The textbook vectorization the issue measured: ``F.unfold`` + one matmul (groups 1 only)."""
+    out_channels, _, kh, kw = layer.weight.shape
+    cols = F.unfold(x, (kh, kw), layer.dilation, layer.padding, layer.stride)  # (B, C*kh*kw, L)
+    out = layer.weight.view(out_channels, -1) @ cols + layer.bias.view(1, -1, 1)
+    h = (x.shape[2] + 2 * layer.padding[0] - layer.dilation[0] * (kh - 1) - 1) // layer.stride[0] + 1
+    return out.view(x.shape[0], out_channels, h, -1)
+
+
 def measure(default: Callable[[], object], fast: Callable[[], object], reference: Callable[[], object],
-            args: argparse.Namespace) -> dict[str, float]:  # fmt: skip
-    """Fast and reference against the default; the slow reference gets fewer rounds."""
+            args: argparse.Namespace, plain: Callable[[], object] | None = None) -> dict[str, float]:  # fmt: skip
+    """Fast, reference (and plain unfold) against the default; the slower ones get fewer rounds."""
     f = paired(default, fast, args.rounds, args.inner)
     r = paired(default, reference, max(5, args.rounds // 4), 1)
-    return {"nn_ms": f["default_ms"], "fast_ms": f["own_ms"], "fast_ratio": f["ratio"], "fast_best": f["best"],
-            "reference_ms": r["own_ms"], "reference_ratio": r["ratio"], "reference_best": r["best"]}  # fmt: skip
+    out = {"nn_ms": f["default_ms"], "fast_ms": f["own_ms"], "fast_ratio": f["ratio"], "fast_best": f["best"],
+           "reference_ms": r["own_ms"], "reference_ratio": r["ratio"], "reference_best": r["best"]}  # fmt: skip
+    if plain is not None:
+        u = paired(default, plain, max(5, args.rounds // 4), 1)
+        out.update({"unfold_ms": u["own_ms"], "unfold_ratio": u["ratio"]})
+    return out
 
 
 def main() -> None:
@@ -98,8 +113,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, batch {args.batch}, "
           f"{args.rounds} rounds x {args.inner} calls")  # fmt: skip
     rows = []
-    print("| layer | input | nn.Conv2d ms | fast ms | fast / nn | best | reference ms | reference / nn |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| layer | input | nn.Conv2d ms | fast ms | fast / nn | best | reference ms | reference / nn "
+          "| F.unfold+matmul / nn |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for model_name in MODELS:
         model = create_model(model_name)
         for name, layer, shape in conv_inputs(model, args.batch, model.convlens_info.input_size):
@@ -107,16 +123,17 @@ def main() -> None:
             fast = Conv2d.from_torch(layer, "fast")
             reference = Conv2d.from_torch(layer, "reference")
             with torch.inference_mode():
-                for own in (fast, reference):
+                for own in (fast, reference, lambda x: unfold_matmul(layer, x)):
                     torch.testing.assert_close(own(x), layer(x), rtol=1e-4, atol=1e-4)
-                t = measure(lambda: layer(x), lambda: fast(x), lambda: reference(x), args)
+                t = measure(lambda: layer(x), lambda: fast(x), lambda: reference(x), args,
+                            plain=lambda: unfold_matmul(layer, x))  # fmt: skip
             kh, kw = layer.kernel_size
             label = (f"{model_name} {name} ({layer.in_channels}->{layer.out_channels}, {kh}x{kw}, "
                      f"pad {layer.padding[0]})")  # fmt: skip
             rows.append({"model": model_name, "layer": name, "input": list(shape), **t})
             print(f"| {label} | {'x'.join(map(str, shape))} | {t['nn_ms']:.3f} | {t['fast_ms']:.3f} | "
                   f"{t['fast_ratio']:.2f}x | {t['fast_best']:.2f}x | {t['reference_ms']:.3f} | "
-                  f"{t['reference_ratio']:.2f}x |")  # fmt: skip
+                  f"{t['reference_ratio']:.2f}x | {t['unfold_ratio']:.2f}x |")  # fmt: skip
     print()
     print("| model (whole forward) | torch.nn ms | convert(fast) ms | ratio | best | convert(reference) ms | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -11,6 +11,7 @@ from torch import nn
 from convlens.errors import ConvlensError, InputError
 from convlens.layers import Conv2d, Linear, conv2d, conv2d_fast, conv2d_reference, convert, linear, to_torch
 from convlens.layers import fast as fast_module
+from convlens.layers._geometry import explicit_padding
 
 IMPLEMENTATIONS = ("fast", "reference")
 
@@ -110,14 +111,21 @@ def test_conv_gradcheck_float64(config, implementation):
 
 
 @pytest.mark.parametrize("layout", fast_module.LAYOUTS)
-@pytest.mark.parametrize("config", [CONFIGS[4], CONFIGS[6], CONFIGS[8], CONFIGS[9]], ids=["rect", "dil", "dw", "g3"])
+@pytest.mark.parametrize(
+    "config", [CONFIGS[4], CONFIGS[5], CONFIGS[6], CONFIGS[8], CONFIGS[9], CONFIGS[13]],
+    ids=["rect-stride", "dil", "dil-stride", "dw-stride", "g3", "same-even"],
+)
 def test_fast_conv_layouts_and_blocks_give_the_same_result(monkeypatch, config, layout):
     """Both patch layouts, a batch split into one-image blocks: same values and gradients."""
     monkeypatch.setattr(fast_module, "BLOCK_BYTES", 1)
     batch, cin, _, h, w, _, s, p, d, g, _ = config
     ref, own = _pair_of_layers(config, "fast")
+    if layout == "nhwc" and own.stride[0] != 1:
+        with pytest.raises(InputError, match="vertical stride of 1"):
+            conv2d_fast(torch.rand(1, cin, h, w), own.weight, own.bias, own.stride, own.dilation, g, layout="nhwc")
+        return
     stride, dilation = own.stride, own.dilation
-    pads = (own.padding[1], own.padding[1], own.padding[0], own.padding[0])
+    pads = explicit_padding(own.padding, own.kernel_size, own.dilation)
 
     def run(x, weight, bias):
         return conv2d_fast(x, weight, bias, stride, dilation, g, pads, "zeros", layout)
@@ -131,6 +139,19 @@ def test_fast_conv_layouts_and_blocks_give_the_same_result(monkeypatch, config, 
     got = torch.autograd.grad(out, [xg, own.weight] + ([own.bias] if own.bias is not None else []), seed_grad)
     for a, b in zip(got, _grads(ref, x, seed_grad)[1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", fast_module.LAYOUTS)
+def test_fast_layouts_gradcheck_float64(layout, monkeypatch):
+    monkeypatch.setattr(fast_module, "BLOCK_BYTES", 1)  # several blocks
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+
+    def run(x, w, b):
+        return conv2d_fast(x, w, b, (1, 2), (2, 1), 2, (1, 0, 0, 1), "zeros", layout)
+
+    assert torch.autograd.gradcheck(run, (x, w, b))
 
 
 def test_functional_implementations_agree_on_padded_input():

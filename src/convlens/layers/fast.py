@@ -1,32 +1,38 @@
-"""The vectorized convolution: patches gathered into a matrix, then one matrix product.
+"""The vectorized convolution: patches gathered into matrices, then batched matrix products.
 
-This is "im2col + GEMM", arranged for where the bytes go on a CPU:
+This is "im2col + GEMM", arranged for where the bytes go on a CPU. The matrix products are
+cheap to arrange; the copies that feed them are what decide the speed:
 
-* **The patch matrix is built by one copy from a strided view.** ``Tensor.unfold`` (twice)
-  gives every patch of the padded input as a view, without copying; ``reshape`` then copies
-  it into a matrix with ``K = Cg*kh*kw`` entries per output pixel. That copy is fast only when
-  it moves long contiguous runs, and which layout gives long runs depends on the layer:
+* **Patches come from a strided view, copied once into matrix form.** ``Tensor.unfold`` gives
+  every patch of the padded input as a view, without copying; ``reshape`` then copies it into
+  a matrix. The copy is fast only when it moves long contiguous runs of memory, and how much
+  it duplicates decides how many bytes move. Two methods, chosen per call:
 
-  - ``"nchw"``: the input as it comes, ``(B, C, H, W)``. Runs are output rows (``Wo``
-    pixels): good for the first layers, with few channels and large images.
-  - ``"nhwc"``: the input copied once to channels-last, ``(B, H, W, C)``. Runs are a
-    kernel row across all channels (``kw*C`` values): good for deeper layers with many
-    channels and small images, where ``Wo`` is short.
+  - ``"nchw"`` (full im2col): the input as it comes, ``(B, C, H, W)``; the matrix holds all
+    ``C*kh*kw`` taps of every output pixel (``kh*kw`` times the input) and the runs are output
+    rows (``Wo`` pixels). One matrix product. Best for the first layers: few channels, large
+    images.
+  - ``"nhwc"`` (kernel-row im2col): the input copied once to channels-last, ``(B, H, W, C)``;
+    the matrix holds, for every input row and output column, one kernel row across all
+    channels (``kw*C`` values, one contiguous run). That is only ``kw`` times the input: the
+    ``kh`` kernel rows are then ``kh`` *views* of the same matrix shifted by whole image
+    rows, and ``kh`` products accumulate into the output. Best for deeper layers: many
+    channels, small images, where ``Wo`` is short. Needs a vertical stride of 1.
 
-  The layout with the longer run is chosen per call.
-* **The product writes the output in place, in the order ``torch.nn.Conv2d`` returns it.**
+  The method with the longer contiguous run is chosen.
+* **The products write the output in place, in the order ``torch.nn.Conv2d`` returns it.**
   Each image's ``weight (O, K) @ patches (K, Ho*Wo)`` lands in ``(B, O, Ho, Wo)`` directly (the
   channels-last patches enter the product transposed, which BLAS reads without a copy), so
   there is no transpose of the output afterwards.
-* **The batch is processed in blocks that fit in cache.** The patch matrix is ``kh*kw`` times
-  larger than the input; built for a whole batch it falls out of the CPU caches (and a fresh
-  multi-megabyte buffer costs page faults on every call), which is what makes a plain
-  ``F.unfold`` + matmul many times slower than ``torch.nn.Conv2d``. Blocks of images whose patch
-  matrix takes about :data:`BLOCK_BYTES` per thread are copied and consumed at once.
-* Groups become one more batch dimension of the matrix product.
+* **The batch is processed in blocks that fit in cache.** Built for a whole batch, the patch
+  matrix falls out of the CPU caches (and a fresh multi-megabyte buffer costs page faults on
+  every call), which is what makes a plain ``F.unfold`` + matmul many times slower than
+  ``torch.nn.Conv2d``. Blocks of images whose patch matrix takes about :data:`BLOCK_BYTES` per
+  thread are copied and consumed at once.
+* Groups become part of the batch dimension of the products.
 
 With autograd recording, the blocks' results are concatenated instead of written in place, so
-gradients flow through ordinary differentiable ops (``unfold``, ``reshape``, ``matmul``).
+gradients flow through ordinary differentiable ops (``unfold``, ``reshape``, ``baddbmm``).
 """
 
 from __future__ import annotations
@@ -66,8 +72,8 @@ def conv2d_fast(
         groups: number of channel groups.
         pads: ``(left, right, top, bottom)`` padding.
         padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
-        layout: ``"nchw"`` or ``"nhwc"`` patch layout; ``None`` picks the one with longer
-            contiguous runs (see the module docstring).
+        layout: ``"nchw"`` (full im2col) or ``"nhwc"`` (kernel-row im2col, vertical stride 1
+            only); ``None`` picks the one that copies longer runs (see the module docstring).
 
     Returns:
         The convolution, contiguous, differentiable with respect to ``x``, ``weight`` and ``bias``.
@@ -84,31 +90,24 @@ def conv2d_fast(
         layout = choose_layout(group_channels, groups, (kh, kw), stride, dilation, out_w)
     elif layout not in LAYOUTS:
         raise InputError(f"layout must be 'nchw', 'nhwc' or None (automatic), got {layout!r}")
-    group_out = out_channels // groups
-    taps = group_channels * kh * kw  # the inner dimension of the matrix product
-    pixels = out_h * out_w
+    elif layout == "nhwc" and stride[0] != 1:
+        raise InputError("layout 'nhwc' needs a vertical stride of 1; use layout='nchw' or None")
 
     if layout == "nchw":
-        patches = _patches_nchw(pad_input(x, pads, padding_mode), (kh, kw), stride, dilation, groups)
-        w = weight.reshape(groups, group_out, taps)
+        plan = _FullIm2col(pad_input(x, pads, padding_mode), weight, bias, (out_h, out_w), stride, dilation, groups)
     else:
-        patches = _patches_nhwc(pad_channels_last(x, pads, padding_mode), (kh, kw), stride, dilation, groups)
-        w = weight.permute(0, 2, 3, 1).reshape(groups, group_out, taps)  # taps ordered (kh, kw, Cg)
-    b = None if bias is None else bias.view(groups, group_out, 1)
-    if groups == 1:  # plain 3-D products: no group dimension to broadcast over
-        patches, w, b = patches[:, 0], w[0], None if b is None else b[0]
+        padded = pad_channels_last(x, pads, padding_mode)
+        plan = _RowIm2col(padded, weight, bias, (out_h, out_w), stride, dilation, groups)
+    block = max(1, min(batch, BLOCK_BYTES * torch.get_num_threads() // max(1, plan.bytes_per_image)))
 
-    per_image = channels * kh * kw * pixels * x.element_size()
-    block = max(1, min(batch, BLOCK_BYTES * torch.get_num_threads() // max(1, per_image)))
-    product = _Product(w, b, layout, taps, pixels, block)
+    pixels = out_h * out_w
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
-        pieces = [product(patches[s : s + block]) for s in range(0, max(batch, 1), block)]  # batch 0 too
+        pieces = [plan.run(s, min(batch, s + block)) for s in range(0, max(batch, 1), block)]  # batch 0 too
         out = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
     else:
         out = x.new_empty(batch, out_channels, pixels)
-        target = out if groups == 1 else out.view(batch, groups, group_out, pixels)
         for s in range(0, batch, block):
-            product(patches[s : s + block], target[s : s + block])
+            plan.run(s, min(batch, s + block), out=out[s : s + block])
     return out.view(batch, out_channels, out_h, out_w)
 
 
@@ -120,80 +119,130 @@ def choose_layout(
     dilation: tuple[int, int],
     out_w: int,
 ) -> str:
-    """The patch layout whose copy moves the longer contiguous runs of memory.
+    """The im2col method whose copy moves the longer contiguous runs of memory.
 
     Returns:
-        ``"nchw"`` (runs of ``Wo`` output pixels, when the stride is 1) or ``"nhwc"`` (runs of
-        ``kw*C`` channel values, or ``Cg`` with groups or dilation).
+        ``"nchw"`` (runs of ``Wo`` output pixels when the horizontal stride is 1) or ``"nhwc"``
+        (runs of ``kw*C`` channel values, or ``Cg`` with groups or dilation; vertical stride 1).
     """
+    if stride[0] != 1:
+        return "nchw"
     run_nchw = out_w if stride[1] == 1 else 1
     run_nhwc = kernel[1] * group_channels if groups == 1 and dilation[1] == 1 else group_channels
     return "nhwc" if run_nhwc > run_nchw else "nchw"
 
 
-def _patches_nchw(
-    x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], groups: int
-) -> torch.Tensor:
-    """All patches of a padded ``(B, C, H, W)`` input as a view ``(B, G, Cg, kh, kw, Ho, Wo)``."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    view = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)  # (B, C, Ho, Wo, spanh, spanw)
-    if dilation != (1, 1):
-        view = view[..., ::dh, ::dw]  # the dilated taps: (B, C, Ho, Wo, kh, kw)
-    view = view.unsqueeze(1) if groups == 1 else view.unflatten(1, (groups, -1))  # (B, G, Cg, Ho, Wo, kh, kw)
-    return view.permute(0, 1, 2, 5, 6, 3, 4)
+class _Plan:
+    """What both methods share: weights and bias batched per block, and the block products.
+
+    Products are batched over ``n * G`` (images times groups) matrices.
+    """
+
+    bytes_per_image: int
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, groups: int, pixels: int) -> None:
+        self.groups = groups
+        self.group_out = weight.shape[0] // groups
+        self.pixels = pixels
+        self.bias = None if bias is None else bias.view(1, groups, self.group_out, 1)
+        self._batched: dict[tuple[int, int], torch.Tensor] = {}
+
+    def batched(self, w: torch.Tensor, n: int, key: int = 0) -> torch.Tensor:
+        """``w`` ``(G, Og, K)`` repeated for ``n`` images as ``(n*G, Og, K)`` (a view when G is 1)."""
+        if (key, n) not in self._batched:
+            self._batched[(key, n)] = w.expand(n, *w.shape).reshape(n * self.groups, *w.shape[1:])
+        return self._batched[(key, n)]
+
+    def bias_for(self, n: int) -> torch.Tensor | None:
+        if self.bias is None:
+            return None
+        return self.bias.expand(n, -1, -1, -1).reshape(n * self.groups, self.group_out, 1)
+
+    def product(
+        self, w: torch.Tensor, cols: torch.Tensor, n: int, out: torch.Tensor | None, accumulate: bool
+    ) -> torch.Tensor:
+        """``out (+)= w @ cols (+ bias)`` for ``n * G`` matrices; ``out`` is ``(n*G, Og, Ho*Wo)``."""
+        if accumulate:
+            assert out is not None
+            return out.baddbmm_(w, cols)
+        bias = self.bias_for(n)
+        if bias is None:
+            return torch.bmm(w, cols, out=out)
+        return torch.baddbmm(bias, w, cols, out=out)
+
+    def run(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``start:stop``; fills ``out`` ``(n, O, Ho*Wo)`` or returns a new tensor."""
+        raise NotImplementedError
 
 
-def _patches_nhwc(
-    x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], groups: int
-) -> torch.Tensor:
-    """All patches of a padded ``(B, H, W, C)`` input as a view ``(B, G, Ho, Wo, kh, kw, Cg)``."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    view = x.unfold(1, dh * (kh - 1) + 1, sh).unfold(2, dw * (kw - 1) + 1, sw)  # (B, Ho, Wo, C, spanh, spanw)
-    if dilation != (1, 1):
-        view = view[..., ::dh, ::dw]  # (B, Ho, Wo, C, kh, kw)
-    view = view.unsqueeze(3) if groups == 1 else view.unflatten(3, (groups, -1))  # (B, Ho, Wo, G, Cg, kh, kw)
-    return view.permute(0, 3, 1, 2, 5, 6, 4)
+class _FullIm2col(_Plan):
+    """All ``Cg*kh*kw`` taps of every output pixel in one matrix; one product per block.
 
-
-class _Product:
-    """The matrix product of one block of images, with as few tensor operations as possible.
-
-    Args:
-        w: weights, ``(O, taps)``, or ``(G, Og, taps)`` with groups.
-        b: bias, ``(O, 1)`` or ``(G, Og, 1)``, or ``None``.
-        layout: ``"nchw"`` or ``"nhwc"``, the layout of the patches.
-        taps: ``Cg * kh * kw``.
-        pixels: ``Ho * Wo``.
-        block: images per full block.
+    Shape:
+        ``x`` padded ``(B, C, Hp, Wp)``.
     """
 
     def __init__(
-        self, w: torch.Tensor, b: torch.Tensor | None, layout: str, taps: int, pixels: int, block: int
-    ) -> None:
-        self.w, self.b, self.nchw = w, b, layout == "nchw"
-        self.grouped = w.dim() == 3
-        self.shape = (taps, pixels) if self.nchw else (pixels, taps)
-        self.w_block = w if self.grouped else w.expand(block, *w.shape)  # a view, made once
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out_size: tuple[int, int],
+        stride: tuple[int, int], dilation: tuple[int, int], groups: int,
+    ) -> None:  # fmt: skip
+        out_channels, group_channels, kh, kw = weight.shape
+        super().__init__(weight, bias, groups, out_size[0] * out_size[1])
+        self.taps = group_channels * kh * kw
+        (sh, sw), (dh, dw) = stride, dilation
+        view = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)  # (B, C, Ho, Wo, spanh, spanw)
+        if dilation != (1, 1):
+            view = view[..., ::dh, ::dw]  # the dilated taps: (B, C, Ho, Wo, kh, kw)
+        self.patches = view.permute(0, 1, 4, 5, 2, 3)  # (B, C, kh, kw, Ho, Wo): rows of Wo pixels innermost
+        self.w = weight.reshape(groups, self.group_out, self.taps)
+        self.bytes_per_image = x.shape[1] * kh * kw * self.pixels * x.element_size()
 
-    def __call__(self, patches: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """Copy the block's patches into a matrix (the one copy) and multiply; fill ``out`` if given.
+    def run(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        n = stop - start
+        cols = self.patches[start:stop].reshape(n * self.groups, self.taps, self.pixels)  # the one copy
+        target = None if out is None else out.view(n * self.groups, self.group_out, self.pixels)
+        result = self.product(self.batched(self.w, n), cols, n, target, accumulate=False)
+        return result.view(n, -1, self.pixels)
 
-        Shape:
-            ``patches`` ``(n, Cg, kh, kw, Ho, Wo)`` (nchw) or ``(n, Ho, Wo, kh, kw, Cg)`` (nhwc),
-            with a group dimension after ``n`` when grouped; result ``(n, O, Ho*Wo)`` or
-            ``(n, G, Og, Ho*Wo)``.
-        """
-        n = patches.shape[0]
-        lead = (n, patches.shape[1]) if self.grouped else (n,)
-        cols = patches.reshape(*lead, *self.shape)
-        if not self.nchw:
-            cols = cols.transpose(-1, -2)  # BLAS reads the transposed operand without a copy
-        if self.grouped:
-            result = torch.matmul(self.w, cols, out=out)
-            if self.b is not None:
-                result = result.add_(self.b) if out is not None else result + self.b
-            return result
-        w = self.w_block if n == self.w_block.shape[0] else self.w.expand(n, *self.w.shape)
-        if self.b is None:
-            return torch.bmm(w, cols, out=out)
-        return torch.baddbmm(self.b, w, cols, out=out)
+
+class _RowIm2col(_Plan):
+    """One kernel row across all channels per input row and output column; ``kh`` products.
+
+    The matrix ``U`` has one row per (input row, output column) and ``kw*Cg`` columns. For kernel
+    row ``i``, the rows of ``U`` that output pixel ``(h, w)`` needs start at input row
+    ``h + i*dh``: a contiguous slice of ``U`` (vertical stride 1), so no further copy.
+
+    Shape:
+        ``x`` padded channels-last ``(B, Hp, Wp, C)``.
+    """
+
+    def __init__(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out_size: tuple[int, int],
+        stride: tuple[int, int], dilation: tuple[int, int], groups: int,
+    ) -> None:  # fmt: skip
+        out_channels, group_channels, kh, kw = weight.shape
+        super().__init__(weight, bias, groups, out_size[0] * out_size[1])
+        self.out_w = out_size[1]
+        self.rows = x.shape[1]  # padded input rows
+        self.kh, self.dh = kh, dilation[0]
+        self.row_taps = kw * group_channels
+        view = x.unfold(2, dilation[1] * (kw - 1) + 1, stride[1])  # (B, Hp, Wo, C, spanw)
+        if dilation[1] != 1:
+            view = view[..., :: dilation[1]]  # (B, Hp, Wo, C, kw)
+        view = view.unflatten(3, (groups, group_channels))  # (B, Hp, Wo, G, Cg, kw)
+        self.patches = view.permute(0, 3, 1, 2, 5, 4)  # (B, G, Hp, Wo, kw, Cg): runs of kw*Cg when G == 1
+        # One weight matrix per kernel row, taps ordered (kw, Cg) like the columns of U.
+        w = weight.view(groups, self.group_out, group_channels, kh, kw).permute(3, 0, 1, 4, 2)
+        self.w_rows = w.reshape(kh, groups, self.group_out, self.row_taps)
+        self.bytes_per_image = self.rows * self.out_w * x.shape[3] * kw * x.element_size()
+
+    def run(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        n = stop - start
+        u = self.patches[start:stop].reshape(n * self.groups, self.rows * self.out_w, self.row_taps)  # the copy
+        target = None if out is None else out.view(n * self.groups, self.group_out, self.pixels)
+        for i in range(self.kh):
+            first = i * self.dh * self.out_w
+            cols = u[:, first : first + self.pixels].transpose(1, 2)  # (n*G, kw*Cg, Ho*Wo), a view
+            target = self.product(self.batched(self.w_rows[i], n, key=i), cols, n, target, accumulate=i > 0)
+        assert target is not None
+        return target.view(n, -1, self.pixels)
