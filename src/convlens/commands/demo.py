@@ -56,7 +56,7 @@ def _later_sections(model: nn.Module, data: Splits) -> list[Section]:
 
     images, labels = data.test.batch(slice(None))
     click.echo("      from-scratch layers: rebuilding mnist-cnn and comparing outputs and time")
-    layers = compare_layers(model, images, labels, data_name=f"{len(labels)} real test digits",
+    layers = compare_layers(model, images, labels, data_name="real MNIST test digits",
                             weights="trained in this demo")  # fmt: skip
     click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
     return [layers_section(layers), explanations_section(model, data.test, n=10)]
