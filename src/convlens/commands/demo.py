@@ -24,7 +24,7 @@ from ._common import out_option, prepare_out, wrote
 @click.option("--resume", is_flag=True, help="Continue an interrupted demo from its checkpoint.")
 @out_option("demo-output")
 def command(epochs: int, seed: int, resume: bool, out: Path) -> None:
-    """Train mnist-cnn on the bundled 5,000 real MNIST digits (offline, about a minute on two
+    """Train mnist-cnn on the bundled 5,000 real MNIST digits (offline, under a minute on two
     CPU cores) and write a self-contained report: model summary, training curves, test
     accuracy, confusion matrix and labelled test images, then the later chapters."""
     out = prepare_out(out)
