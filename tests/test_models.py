@@ -197,3 +197,10 @@ def test_timm_names_when_installed():
     assert timm is not None
     model = create_model("timm.resnet18")
     assert get_info(model).num_classes == 1000
+
+
+def test_transposed_convolution_mult_adds():
+    net = nn.Sequential(nn.ConvTranspose2d(4, 6, 3, stride=2))
+    s = summary(net, (4, 5, 5))
+    assert s.rows[0].output_shape == (1, 6, 11, 11)
+    assert s.mult_adds == 4 * 5 * 5 * 6 * 3 * 3  # each input value times out_channels x kernel area

@@ -131,10 +131,12 @@ def _kind(module: nn.Module) -> str:
     return "other"
 
 
-def _mult_adds(module: nn.Module, kind: str, output: torch.Tensor) -> int:
+def _mult_adds(module: nn.Module, kind: str, first: torch.Tensor | None, output: torch.Tensor) -> int:
     weight = getattr(module, "weight", None)
     if kind == "other" or not isinstance(weight, torch.Tensor):
         return 0
+    if getattr(module, "transposed", False):  # ConvTranspose: every input value meets out/groups*k*k weights
+        return 0 if first is None else int(first[0].numel()) * int(weight[0].numel())
     per_output = weight[0].numel()  # in_channels/groups * kernel area, or in_features
     return int(output[0].numel()) * int(per_output)
 
@@ -178,7 +180,7 @@ def summary(model: nn.Module, input_size: Sequence[int] | None = None) -> ModelS
         rows.append(LayerRow(
             names[module], type(module).__name__, kind,
             tuple(first.shape) if first is not None else (), tuple(output.shape),
-            params, neurons, _mult_adds(module, kind, output),
+            params, neurons, _mult_adds(module, kind, first, output),
         ))  # fmt: skip
 
     handles = [m.register_forward_hook(hook) for m in leaves]
