@@ -18,7 +18,7 @@ from test_attribution_nets import STYLES, GapNet, ViewNet, tiny
 
 NAMES = (
     "saliency", "guided-backprop", "grad-cam", "guided-grad-cam", "integrated-gradients",
-    "occlusion", "smoothgrad", "occlusion-sensitivity",
+    "occlusion", "occlusion-sensitivity", "smoothgrad",
 )  # fmt: skip
 
 
@@ -39,7 +39,7 @@ def test_every_method_is_registered_with_usable_defaults():
         assert spec.kind == "attribution" and spec.reference and spec.summary
     model, x = tiny("module", dtype=torch.float32), torch.rand(2, 3, 16, 16)
     for spec in specs.values():
-        out = spec.func(model, x, None, **spec.options)
+        out = spec.func(model, x, None, **spec.defaults)
         expected = {"map": (2, 1, 16, 16), "pixel": (2, 3, 16, 16), "grid": (2, 3, 3)}[spec.output]
         assert tuple(out.shape) == expected, spec.name
 
@@ -113,11 +113,13 @@ def test_grad_cam_on_gap_linear_model_is_the_cam_formula():
     torch.testing.assert_close(full, F.interpolate(cam.detach(), size=(10, 10), mode="bilinear", align_corners=False))
 
 
-def test_grad_cam_default_layer_is_the_last_convolution(trained_mnist, test_digits):
+def test_grad_cam_default_layer_is_the_recorded_one_or_the_last_feature_map(trained_mnist, test_digits):
     x = test_digits[0][:4]
     assert torch.equal(A.grad_cam(trained_mnist, x), A.grad_cam(trained_mnist, x, layer="features.3"))
-    model = tiny("module")
     x64 = x.double().expand(4, 3, 28, 28)[:, :, :16, :16]
+    model = tiny("module")  # conv2 -> relu2 module -> functional pool: relu2 is the last map
+    assert torch.equal(A.grad_cam(model, x64), A.grad_cam(model, x64, layer=model.relu2))
+    model = tiny("functional")  # conv2 -> x.relu_(): conv2 is the last module with a map
     assert torch.equal(A.grad_cam(model, x64), A.grad_cam(model, x64, layer=model.conv2))
 
 
@@ -397,7 +399,8 @@ def test_models_that_need_the_standard_layout_still_work():
     x = torch.rand(2, 3, 8, 8)
     for name in NAMES:
         spec = get_method(name)
-        options = {**spec.options, **({"window": 4, "stride": 2} if "window" in spec.options else {})}
+        options = {**spec.defaults, **({"window": 4, "stride": 2} if "window" in spec.defaults else {})}
+        options.update({"seed": 0} if "seed" in options else {})
         if "layer" in options:
             options["layer"] = "conv"
         torch.testing.assert_close(
@@ -447,5 +450,5 @@ def _scripted() -> nn.Module:
 
 def test_grad_cam_without_a_convolution_needs_a_layer():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
-    with pytest.raises(InputError, match="no Conv2d"):
+    with pytest.raises(InputError, match="feature map; pass layer"):
         A.grad_cam(model, torch.rand(1, 3, 2, 2))

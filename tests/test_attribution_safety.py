@@ -122,7 +122,7 @@ SPECS = {spec.name: spec for spec in list_methods("attribution")}
 
 def run(name: str, model: nn.Module, x: torch.Tensor, target: object) -> torch.Tensor:
     spec = SPECS[name]
-    options = {**spec.options, **SMALL_OPTIONS.get(name, {})}
+    options = {**spec.defaults, **SMALL_OPTIONS.get(name, {})}
     if "layer" in options:
         options["layer"] = "conv2"
     return spec.func(model, x, target, **options)

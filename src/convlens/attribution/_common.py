@@ -1,25 +1,29 @@
-"""Plumbing shared by the attribution methods: inputs, memory layout, target scores, batching.
+"""Plumbing shared by the attribution methods: target scores and batching of image copies.
 
-Every method follows the same pattern: check the images and copy them to the model's device
-and dtype (the caller's tensor is never touched), run the model under
-:func:`convlens._hooks.inspecting` (eval mode, frozen parameters, both restored afterwards)
-through a :class:`ModelRunner` (fastest memory layout), score copies with a :class:`Scorer`,
-batch many copies per pass (:class:`ChunkPlan`), and return a detached result on the caller's
-device and in the caller's dtype.
+Running the model (inputs, outputs, memory layout, autograd scope) is shared with every other
+capability and lives in :mod:`convlens._runner`; this module adds what only attribution needs:
+score copies with a :class:`Scorer` and batch many copies per pass (:class:`ChunkPlan`).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-from .._checks import Target, check_images, model_device, target_indices
+from .._checks import Target, target_indices
 from .._hooks import activation_size
+from .._runner import (
+    ModelRunner,
+    channels_last,
+    finish,
+    gradients_on,
+    input_gradient,
+    outside_inference_mode,
+    prepare_input,
+)
 from ..errors import InputError
 
 # Elements of activations one chunk of copies may produce. Chunks that stay in the CPU's caches
@@ -29,116 +33,6 @@ GRAD_BUDGET = 1 << 23
 NO_GRAD_BUDGET = 1 << 24
 MIN_AUTO_BATCH = 8
 MAX_AUTO_BATCH = 4096
-
-
-def channels_last(t: torch.Tensor) -> torch.Tensor:
-    """``t`` (B,C,H,W) with channels-last strides ``(C·H·W, 1, W·C, C)`` (a copy unless it has them).
-
-    Unlike ``t.contiguous(memory_format=torch.channels_last)``, this also gives a one-channel
-    image those strides, so that the first convolution of an MNIST network already produces
-    channels-last activations.
-    """
-    _, c, h, w = t.shape
-    strides = (c * h * w, 1, w * c, c)
-    if t.stride() == strides:
-        return t
-    return torch.empty_strided(t.shape, strides, dtype=t.dtype, device=t.device).copy_(t)
-
-
-class ModelRunner:
-    """Calls the model in the fastest memory layout that works for it.
-
-    On the CPU, float32 convolutions and pooling run two to three times faster on channels-last
-    activations (oneDNN works in that layout natively; measured on mnist-cnn and
-    squeezenet1_1), and a convolution keeps the layout of its input. So the runner gives the
-    model channels-last inputs. A model whose ``forward`` assumes the standard layout
-    (``x.view(B, -1)`` right after a convolution) raises in that layout; the runner then repeats
-    the call with a standard input and keeps to it. Only memory order changes, never the model
-    or the values.
-
-    Args:
-        model: the model, already under :func:`convlens._hooks.inspecting`.
-        x: a tensor on the model's device and dtype, used to pick the layout.
-        on_retry: called before a call is repeated in the standard layout (to forget what
-            hooks recorded during the failed call).
-    """
-
-    def __init__(self, model: nn.Module, x: torch.Tensor, on_retry: Callable[[], None] | None = None) -> None:
-        self.model = model
-        self.fast = x.device.type == "cpu" and x.dtype == torch.float32
-        self.on_retry = on_retry
-
-    def layout(self, t: torch.Tensor) -> torch.Tensor:
-        """``t`` in the layout the next call will use (for leaves that need gradients)."""
-        return channels_last(t) if self.fast else t
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's logits for ``x``, shape (N, classes)."""
-        if self.fast:
-            try:
-                return check_logits(self.model(channels_last(x)))
-            except RuntimeError:
-                self.fast = False
-                if self.on_retry is not None:
-                    self.on_retry()
-        return check_logits(self.model(x.contiguous()))
-
-
-def prepare_input(model: nn.Module, x: object) -> torch.Tensor:
-    """Check ``x`` and return a private copy on the model's device, in the model's float dtype.
-
-    Shape:
-        ``(B, C, H, W)`` in, the same out.
-    """
-    x = check_images(x)
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), x.dtype)
-    return x.detach().to(device=model_device(model), dtype=dtype, copy=True)
-
-
-def finish(result: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A detached result on the caller's device and in the caller's dtype."""
-    return result.detach().to(device=like.device, dtype=like.dtype).contiguous()
-
-
-_Fn = TypeVar("_Fn", bound=Callable[..., Any])
-
-
-def outside_inference_mode(func: _Fn) -> _Fn:
-    """Run a public method outside the caller's ``torch.inference_mode()``.
-
-    The methods need autograd (and tensors that autograd accepts) even when called from inside
-    inference mode; their results are ordinary tensors either way.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with torch.inference_mode(False):
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def gradients_on() -> Iterator[None]:
-    """Enable autograd even when the caller is inside ``torch.no_grad()`` or inference mode."""
-    with torch.inference_mode(False), torch.enable_grad():
-        yield
-
-
-def input_gradient(scores: torch.Tensor, inputs: torch.Tensor, *, retain_graph: bool = False) -> torch.Tensor:
-    """``d scores.sum() / d inputs`` with ``torch.autograd.grad`` (zeros where unused)."""
-    if not scores.requires_grad:
-        return torch.zeros_like(inputs)
-    (grad,) = torch.autograd.grad(scores.sum(), inputs, retain_graph=retain_graph, allow_unused=True)
-    return torch.zeros_like(inputs) if grad is None else grad
-
-
-def check_logits(logits: object) -> torch.Tensor:
-    """The model's output must be a (N, classes) tensor."""
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise InputError(f"the model must return logits of shape (B, classes), got {shape}")
-    return logits
 
 
 class Scorer:
@@ -154,7 +48,6 @@ class Scorer:
     """
 
     def __init__(self, target: Target, clean_logits: torch.Tensor) -> None:
-        check_logits(clean_logits)
         self.fn: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.indices: torch.Tensor | None = None
         if callable(target) and not isinstance(target, torch.Tensor):
@@ -175,7 +68,6 @@ class Scorer:
 
     def logit(self, logits: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
         """Scores (N,) of copies whose source images are ``images`` (None: one copy per image)."""
-        logits = check_logits(logits)
         if self.fn is not None:
             return self.fn_check(logits)
         assert self.indices is not None
@@ -187,7 +79,7 @@ class Scorer:
         if self.indices is None:
             raise InputError("a probability needs a target class; pass an int or a sequence, not a callable")
         idx = self.indices if images is None else self.indices[images]
-        return torch.softmax(check_logits(logits), dim=1).gather(1, idx[:, None])[:, 0]
+        return torch.softmax(logits, dim=1).gather(1, idx[:, None])[:, 0]
 
 
 def clean_forward(run: ModelRunner, x: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -290,3 +182,10 @@ def broadcast_like(value: float | torch.Tensor, x: torch.Tensor, name: str) -> t
     if not bool(torch.isfinite(value).all()):
         raise InputError(f"{name} contains NaN or infinite values")
     return value.contiguous()
+
+
+__all__ = [
+    "ChunkPlan", "ModelRunner", "Scorer", "batch_size_for", "broadcast_like", "channels_last", "chunks",
+    "clean_forward", "finish", "gradients_on", "input_gradient", "outside_inference_mode", "positive_int",
+    "prepare_input", "probe",
+]  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,14 +10,15 @@ from torch import nn
 
 from .._checks import Target, target_indices
 from .._hooks import inspecting
+from .._outputs import OutputSpec
 from ..errors import InputError
 from ..models import get_info
 from ..registry import MethodSpec, get_method, list_methods
 from ._common import ModelRunner, finish, outside_inference_mode, prepare_input
 from .gradcam import gradcam_layer
 
-# not options: the fixed arguments, and return_delta (it would turn a map into a tuple)
-_FIXED = ("model", "x", "target", "return_delta")
+# not options of explain: return_delta would turn a map into a tuple; output is explain's own
+_NOT_OPTIONS = ("return_delta", "output")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Explanation:
 
 
 def _parameters(spec: MethodSpec) -> set[str]:
-    return {n for n in inspect.signature(spec.func).parameters if n not in _FIXED}
+    return {n for n in spec.parameters if n not in _NOT_OPTIONS}
 
 
 @outside_inference_mode
@@ -57,12 +57,14 @@ def explain(
     x: torch.Tensor,
     methods: str | Sequence[str],
     target: Target = None,
+    *,
+    output: OutputSpec = None,
     **options: object,
 ) -> Explanation:
     """Run registered attribution methods on one batch and collect their maps.
 
     Each method is called as ``spec.func(model, x, target, **kwargs)`` where ``kwargs`` are
-    the method's registered defaults overridden by those of ``options`` it accepts (so
+    the method's own defaults overridden by those of ``options`` it accepts (so
     ``steps=100`` reaches integrated gradients and ``layer=...`` both Grad-CAM methods). An
     option that no registered attribution method accepts is an error (a typo); one that only
     unselected methods accept is ignored. The Grad-CAM layer is resolved once, so both
@@ -73,6 +75,7 @@ def explain(
         x: images in [0,1].
         methods: registry names (``"saliency"``, ``"grad-cam"`` ...) or one name.
         target: None (the predicted class), an int, one class per image, or a callable.
+        output: where the logits are in the model's output (:mod:`convlens._outputs`).
         **options: method options (``layer``, ``steps``, ``window`` ...).
 
     Returns:
@@ -93,7 +96,7 @@ def explain(
 
     xin = prepare_input(model, x)
     with inspecting(model), torch.no_grad():
-        logits = ModelRunner(model, xin)(xin)
+        logits = ModelRunner(model, xin, output)(xin)
     probs = torch.softmax(logits.double(), dim=1)
     probability, predicted = probs.max(dim=1)
     if callable(target) and not isinstance(target, torch.Tensor):
@@ -106,15 +109,18 @@ def explain(
         passed = classes
 
     layer = None
-    if any("layer" in _parameters(s) for s in specs):
-        layer, _ = gradcam_layer(model, options.get("layer", None))  # type: ignore[arg-type]
+    if any(s.takes_layer for s in specs):
+        with inspecting(model):
+            layer, _ = gradcam_layer(model, options.get("layer", None), xin, output)  # type: ignore[arg-type]
     maps: dict[str, torch.Tensor] = {}
     for spec in specs:
         accepted = _parameters(spec)
-        kwargs = {**spec.options, **{k: v for k, v in options.items() if k in accepted}}
-        if "layer" in accepted:
+        kwargs = {k: v for k, v in options.items() if k in accepted}
+        if spec.takes_layer:
             kwargs["layer"] = layer
-        maps[spec.name] = spec.func(model, x, passed, **kwargs)  # type: ignore[assignment]
+        if "output" in spec.parameters:
+            kwargs["output"] = output
+        maps[spec.name] = spec.func(model, x, passed, **kwargs)
 
     def out(t: torch.Tensor) -> torch.Tensor:
         return t.detach().to(x.device)

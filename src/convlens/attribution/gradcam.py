@@ -8,23 +8,42 @@ from torch import nn
 
 from .._checks import LayerRef, Target, resolve_layer, resolve_target
 from .._hooks import ReluRule, inspecting, layer_output, reject_scripted, relu_gradient
+from .._outputs import OutputSpec
+from .._probe import default_cam_layer
 from ..errors import InputError
-from ..models import last_conv_name
+from ..models import get_info
+from ..registry import register_method
 from ._common import ModelRunner, finish, gradients_on, input_gradient, outside_inference_mode, prepare_input
 
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area")
 
 
-def gradcam_layer(model: nn.Module, layer: LayerRef = None) -> tuple[str, nn.Module]:
-    """The layer Grad-CAM looks at: ``layer``, or by default the model's last convolution.
+def gradcam_layer(
+    model: nn.Module, layer: LayerRef = None, x: torch.Tensor | None = None, output: OutputSpec = None
+) -> tuple[str, nn.Module]:
+    """The layer a CAM method looks at: ``layer``, or by default the model's last feature map.
+
+    The default is the layer recorded in the model's :class:`convlens.models.ModelInfo` (models
+    convlens builds know theirs), else the one found by a probe forward pass of ``x[:1]``
+    (:func:`convlens._probe.default_cam_layer`).
+
+    Args:
+        model: the classifier.
+        layer: a name, a module, or None for the default.
+        x: images on the model's device and dtype (needed only for the probe).
+        output: where the logits are in the model's output.
 
     Returns:
         ``(name, module)``.
     """
     if layer is None:
-        layer = last_conv_name(model)
-        if layer is None:
-            raise InputError("the model has no Conv2d layer; pass layer=NAME of a layer with (B,C,H,W) output")
+        info = get_info(model)
+        if info is not None and info.last_conv:
+            layer = info.last_conv
+        elif x is None:
+            raise InputError("pass layer=NAME: the default layer is found by running the model on an image")
+        else:
+            layer = default_cam_layer(model, x, output)
     return resolve_layer(model, layer)
 
 
@@ -74,6 +93,11 @@ def _upsample(heat: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Ten
     return F.interpolate(heat, size=size, mode=mode, align_corners=align)
 
 
+@register_method(
+    "grad-cam", kind="attribution", output="map", signed=False,
+    summary="a conv layer's channels weighted by their mean gradient, rectified and upsampled",
+    paper="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks",
+)
 @outside_inference_mode
 def grad_cam(
     model: nn.Module,
@@ -83,6 +107,7 @@ def grad_cam(
     layer: LayerRef = None,
     upsample: bool = True,
     interpolation: str = "bilinear",
+    output: OutputSpec = None,
 ) -> torch.Tensor:
     """Grad-CAM: the layer's channels weighted by their average gradient, rectified.
 
@@ -97,9 +122,11 @@ def grad_cam(
         target: None (predicted class), an int, one class per image, or a callable from
             logits to (B,) scores.
         layer: a ``named_modules()`` name or a module with (B,K,h,w) output that runs once per
-            forward pass; default the model's last convolution.
+            forward pass; default the model's last feature map (:func:`gradcam_layer`).
         upsample: resize the map to the input size (default), or keep the layer's resolution.
         interpolation: ``"bilinear"`` (as in the paper), ``"nearest"``, ``"bicubic"`` or ``"area"``.
+        output: where the logits are in the model's output: an index, a key or a callable
+            (:mod:`convlens._outputs`); tensors, 1-tuples, one-tensor dicts and ``.logits`` need none.
 
     Returns:
         The class activation map, ≥ 0, detached, on ``x``'s device.
@@ -109,18 +136,25 @@ def grad_cam(
     """
     _check_interpolation(interpolation)
     xin = prepare_input(model, x)
-    name, module = gradcam_layer(model, layer)
-    with inspecting(model), gradients_on(), layer_output(module, stop_gradient=True) as recorded:
-        logits = ModelRunner(model, xin, recorded.clear)(xin)
-        act = _one_activation(recorded, name)
-        scores = resolve_target(target, logits)
-        grad = _layer_gradient(scores, act, name, retain_graph=False)
+    with inspecting(model):
+        name, module = gradcam_layer(model, layer, xin, output)
+        run = ModelRunner(model, xin, output)
+        with gradients_on(), layer_output(module, stop_gradient=True) as recorded:
+            logits = run(xin)
+            act = _one_activation(recorded, name)
+            scores = resolve_target(target, logits)
+            grad = _layer_gradient(scores, act, name, retain_graph=False)
     heat = cam(act.detach(), grad)
     if upsample:
         heat = _upsample(heat, tuple(xin.shape[-2:]), interpolation)
     return finish(heat, x)
 
 
+@register_method(
+    "guided-grad-cam", kind="attribution", output="pixel", signed=True,
+    summary="guided backprop times the upsampled Grad-CAM map",
+    paper="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks",
+)
 @outside_inference_mode
 def guided_grad_cam(
     model: nn.Module,
@@ -129,6 +163,7 @@ def guided_grad_cam(
     *,
     layer: LayerRef = None,
     interpolation: str = "bilinear",
+    output: OutputSpec = None,
 ) -> torch.Tensor:
     """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map.
 
@@ -143,9 +178,10 @@ def guided_grad_cam(
         model: any classifier taking [0,1] images (not TorchScript).
         x: images in [0,1].
         target: as in :func:`grad_cam`.
-        layer: as in :func:`grad_cam`; default the model's last convolution.
+        layer: as in :func:`grad_cam`; default the model's last feature map.
         interpolation: how the Grad-CAM map is resized to the input (``"bilinear"`` as in the
             paper; Captum's GuidedGradCam defaults to ``"nearest"``).
+        output: as in :func:`grad_cam`.
 
     Returns:
         The guided Grad-CAM map, signed, detached, on ``x``'s device.
@@ -156,17 +192,18 @@ def guided_grad_cam(
     reject_scripted(model, "guided Grad-CAM")
     _check_interpolation(interpolation)
     xin = prepare_input(model, x)
-    name, module = gradcam_layer(model, layer)
     rule = ReluRule(guided=False)
-    with inspecting(model), gradients_on(), layer_output(module, stop_gradient=False) as recorded:
-        run = ModelRunner(model, xin, recorded.clear)
-        xin = run.layout(xin).requires_grad_(True)
-        with relu_gradient(rule):
-            logits = run(xin)
-        act = _one_activation(recorded, name)
-        scores = resolve_target(target, logits)
-        layer_grad = _layer_gradient(scores, act, name, retain_graph=True)
-        rule.guided = True
-        guided = input_gradient(scores, xin)
+    with inspecting(model):
+        name, module = gradcam_layer(model, layer, xin, output)
+        run = ModelRunner(model, xin, output)
+        with gradients_on(), layer_output(module, stop_gradient=False) as recorded:
+            xin = run.layout(xin).requires_grad_(True)
+            with relu_gradient(rule):
+                logits = run(xin)
+            act = _one_activation(recorded, name)
+            scores = resolve_target(target, logits)
+            layer_grad = _layer_gradient(scores, act, name, retain_graph=True)
+            rule.guided = True
+            guided = input_gradient(scores, xin)
     heat = _upsample(cam(act.detach(), layer_grad), tuple(xin.shape[-2:]), interpolation)
     return finish(guided * heat, x)

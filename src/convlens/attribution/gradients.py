@@ -9,21 +9,30 @@ from torch import nn
 
 from .._checks import Target, resolve_target
 from .._hooks import ReluRule, inspecting, reject_scripted, relu_gradient
+from .._outputs import OutputSpec
+from ..registry import register_method
 from ._common import ModelRunner, finish, gradients_on, input_gradient, outside_inference_mode, prepare_input
 
 
-def _input_gradient(model: nn.Module, xin: torch.Tensor, target: Target, rule: ReluRule | None) -> torch.Tensor:
+def _input_gradient(
+    model: nn.Module, xin: torch.Tensor, target: Target, rule: ReluRule | None, output: OutputSpec
+) -> torch.Tensor:
     """``d score / d x`` for every image in one forward and one backward pass."""
     with inspecting(model), gradients_on():
-        run = ModelRunner(model, xin)
+        run = ModelRunner(model, xin, output)
         leaf = run.layout(xin).requires_grad_(True)
         with relu_gradient(rule) if rule is not None else nullcontext():
             logits = run(leaf)
         return input_gradient(resolve_target(target, logits), leaf)
 
 
+@register_method(
+    "saliency", kind="attribution", output="map", signed=False,
+    summary="largest absolute input gradient of the class score over the channels",
+    paper="Simonyan, Vedaldi & Zisserman 2014, Deep Inside Convolutional Networks",
+)
 @outside_inference_mode
-def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
+def saliency(model: nn.Module, x: torch.Tensor, target: Target = None, *, output: OutputSpec = None) -> torch.Tensor:
     """Saliency map: the largest absolute gradient of the class score over the colour channels.
 
     From Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional Networks: Visualising
@@ -42,12 +51,19 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.
         ``x``: (B,C,H,W); result: (B,1,H,W).
     """
     xin = prepare_input(model, x)
-    grad = _input_gradient(model, xin, target, None)
+    grad = _input_gradient(model, xin, target, None, output)
     return finish(grad.abs().amax(dim=1, keepdim=True), x)
 
 
+@register_method(
+    "guided-backprop", kind="attribution", output="pixel", signed=True,
+    summary="input gradient with negative gradients stopped at every ReLU",
+    paper="Springenberg et al. 2015, Striving for Simplicity: The All Convolutional Net",
+)
 @outside_inference_mode
-def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
+def guided_backprop(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, output: OutputSpec = None
+) -> torch.Tensor:
     """Guided backpropagation: the input gradient with negative gradients stopped at every ReLU.
 
     From Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity: The All
@@ -70,4 +86,4 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target = None) ->
     """
     reject_scripted(model, "guided backprop")
     xin = prepare_input(model, x)
-    return finish(_input_gradient(model, xin, target, ReluRule(guided=True)), x)
+    return finish(_input_gradient(model, xin, target, ReluRule(guided=True), output), x)

@@ -8,7 +8,9 @@ from torch import nn
 
 from .._checks import Target
 from .._hooks import inspecting
+from .._outputs import OutputSpec
 from ..errors import InputError
+from ..registry import register_method
 from ._common import (
     ChunkPlan,
     ModelRunner,
@@ -55,6 +57,11 @@ def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     return alphas, torch.full((n,), 1.0 / n, dtype=torch.float64)
 
 
+@register_method(
+    "integrated-gradients", kind="attribution", output="pixel", signed=True,
+    summary="gradients integrated along the straight path from a baseline image",
+    paper="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks",
+)
 @outside_inference_mode
 def integrated_gradients(
     model: nn.Module,
@@ -66,6 +73,7 @@ def integrated_gradients(
     batch_size: int | None = None,
     method: str = "gausslegendre",
     return_delta: bool = False,
+    output: OutputSpec = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Integrated gradients: ``(x - x') · ∫₀¹ dS(x' + α(x - x'))/dx dα``, by quadrature.
 
@@ -106,7 +114,7 @@ def integrated_gradients(
     weights = weights.to(device=xin.device, dtype=xin.dtype)
     batch = xin.shape[0]
     with inspecting(model):
-        run = ModelRunner(model, xin)
+        run = ModelRunner(model, xin, output)
         scorer: Scorer | None = None
         per_image: int | None = None
         if return_delta or target is None:  # needs the clean scores (or predictions) first

@@ -10,7 +10,9 @@ from torch import nn
 
 from .._checks import Target
 from .._hooks import inspecting
+from .._outputs import OutputSpec
 from ..errors import InputError
+from ..registry import register_method
 from ._common import (
     ModelRunner,
     Scorer,
@@ -94,6 +96,7 @@ def _occluded_scores(
     fill: float | torch.Tensor,
     batch_size: int | None,
     probability: bool,
+    output: OutputSpec,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[int, int]]:
     """Scores of the clean images (B,) and of every occluded copy (B, rows, cols).
 
@@ -107,7 +110,7 @@ def _occluded_scores(
     row_cover = _covers(height, rows, win[0], step[0], xin.device)
     col_cover = _covers(width, cols, win[1], step[1], xin.device)
     with inspecting(model), torch.no_grad():
-        run = ModelRunner(model, xin)
+        run = ModelRunner(model, xin, output)
         logits, per_image = clean_forward(run, xin)
         scorer = Scorer(target, logits)
         score = scorer.probability if probability else scorer.logit
@@ -130,6 +133,11 @@ def _occluded_scores(
     return clean, grid.view(rows, cols, batch).permute(2, 0, 1), win, step
 
 
+@register_method(
+    "occlusion", kind="attribution", output="pixel", signed=True,
+    summary="average drop of the class score when a sliding patch covers each pixel",
+    paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
+)
 @outside_inference_mode
 def occlusion(
     model: nn.Module,
@@ -140,6 +148,7 @@ def occlusion(
     stride: Pair = 4,
     fill: float | torch.Tensor = 0.0,
     batch_size: int | None = None,
+    output: OutputSpec = None,
 ) -> torch.Tensor:
     """Occlusion attribution: how much the class score drops when a patch covers each pixel.
 
@@ -170,7 +179,7 @@ def occlusion(
     for n, w, s in zip(xin.shape[-2:], win, step):
         if s > w and w < n:
             raise InputError(f"stride {step} is larger than the window {win}: some pixels would never be covered")
-    clean, grid, win, step = _occluded_scores(model, xin, target, window, stride, fill, batch_size, False)
+    clean, grid, win, step = _occluded_scores(model, xin, target, window, stride, fill, batch_size, False, output)
     drop = (clean[:, None, None] - grid)[:, None]
     ones = torch.ones((1, 1, *win), dtype=drop.dtype, device=drop.device)
     height, width = xin.shape[-2:]
@@ -179,6 +188,11 @@ def occlusion(
     return finish((summed / counts).expand_as(xin), x)
 
 
+@register_method(
+    "occlusion-sensitivity", kind="attribution", output="grid", signed=False,
+    summary="probability of the class for each position of an occluding patch",
+    paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
+)
 @outside_inference_mode
 def occlusion_sensitivity(
     model: nn.Module,
@@ -189,6 +203,7 @@ def occlusion_sensitivity(
     stride: Pair = 4,
     fill: float | torch.Tensor = 0.0,
     batch_size: int | None = None,
+    output: OutputSpec = None,
 ) -> torch.Tensor:
     """Occlusion sensitivity: the probability of the class for each position of a grey patch.
 
@@ -213,5 +228,5 @@ def occlusion_sensitivity(
         ``x``: (B,C,H,W); result: (B, rows, cols) with ``rows = ceil((H - window) / stride) + 1``.
     """
     xin = prepare_input(model, x)
-    _, grid, _, _ = _occluded_scores(model, xin, target, window, stride, fill, batch_size, True)
+    _, grid, _, _ = _occluded_scores(model, xin, target, window, stride, fill, batch_size, True, output)
     return finish(grid, x)

@@ -69,7 +69,7 @@ def attribution_methods(names: Sequence[str] | None = None) -> list[MethodSpec]:
 
 def signed_methods(specs: Sequence[MethodSpec]) -> dict[str, bool]:
     """Method name -> whether its map is signed (per-pixel methods are; per-image maps are magnitudes)."""
-    return {s.name: s.output == "pixel" for s in specs}
+    return {s.name: s.signed for s in specs}
 
 
 def explain_examples(

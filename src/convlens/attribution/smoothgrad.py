@@ -7,7 +7,9 @@ from torch import nn
 
 from .._checks import Target
 from .._hooks import inspecting
+from .._outputs import OutputSpec
 from ..errors import InputError
+from ..registry import register_method
 from ._common import (
     ModelRunner,
     batch_size_for,
@@ -31,6 +33,11 @@ def _generator(x: torch.Tensor, seed: int | None) -> torch.Generator | None:
     return torch.Generator(device=x.device).manual_seed(seed)
 
 
+@register_method(
+    "smoothgrad", kind="attribution", output="map", signed=False,
+    summary="saliency averaged over copies of the image with Gaussian noise",
+    paper="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
+)
 @outside_inference_mode
 def smoothgrad(
     model: nn.Module,
@@ -41,6 +48,7 @@ def smoothgrad(
     noise: float = 0.15,
     seed: int | None = None,
     batch_size: int | None = None,
+    output: OutputSpec = None,
 ) -> torch.Tensor:
     """SmoothGrad of the saliency map: the mean saliency of ``samples`` noisy copies.
 
@@ -76,7 +84,7 @@ def smoothgrad(
     batch = xin.shape[0]
     sigma = (noise * (xin.amax(dim=(1, 2, 3)) - xin.amin(dim=(1, 2, 3)))).view(-1, 1, 1, 1)
     with inspecting(model):
-        run = ModelRunner(model, xin)
+        run = ModelRunner(model, xin, output)
         scorer, per_image = probe(run, xin, target)
         size = batch_size_for(batch_size, per_image, grad=True)
         group = max(1, size // batch)  # whole samples drawn together

@@ -14,24 +14,13 @@ from torch import nn
 
 from ..errors import DataFileError, InputError, UnknownNameError
 from ..train.fit import CHECKPOINT_NAME
-from ._common import TRAIN_OUT, out_option, prepare_out, wrote
+from ._common import TRAIN_OUT, LoadedModel, load_cli_model, out_option, prepare_out, wrote
 
 DEFAULT_MODEL = "mnist-cnn"
 TRAIN_CHECKPOINT = TRAIN_OUT / CHECKPOINT_NAME  # where `convlens train` writes by default
 DEFAULT_DATASET = "sample"
 ROWS_PER_FIGURE = 16
 GRID_OUTPUT = "grid"
-
-
-@dataclass(frozen=True)
-class _Model:
-    """The model to explain and what the user should know about its weights."""
-
-    model: nn.Module
-    label: str
-    input_size: tuple[int, int, int]
-    class_names: tuple[str, ...] | None
-    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +97,7 @@ def command(
         model_spec = str(TRAIN_CHECKPOINT) if TRAIN_CHECKPOINT.is_file() and not pretrained else DEFAULT_MODEL
         if model_spec != DEFAULT_MODEL:
             click.echo(f"convlens: using {model_spec} (the last default `convlens train` run); pass --model to choose")
-    loaded = _load_model(model_spec, pretrained, _device(device))
+    loaded = load_cli_model(model_spec, pretrained=pretrained, device=device)
     options: dict[str, object] = {}
     if layer is not None:
         _check_layer(loaded, layer)
@@ -151,43 +140,6 @@ def _split_methods(methods: str | None) -> list[str] | None:
     return names
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA GPU is available here; use --device cpu")
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
-
-
-def _load_model(spec: str, pretrained: bool, device: torch.device) -> _Model:
-    """A model from a checkpoint file, a training folder or a registry name (then warn if untrained)."""
-    from ..models import get_info, load_model
-
-    path = Path(spec)
-    if path.is_dir():
-        if not (path / CHECKPOINT_NAME).is_file():
-            raise DataFileError(f"{path} holds no {CHECKPOINT_NAME}; pass a checkpoint file or a registry name")
-        path = path / CHECKPOINT_NAME
-    is_file = path.is_file() or path.suffix in {".pt", ".pth", ".ckpt"}
-    if is_file and pretrained:
-        raise InputError("--pretrained applies to registry names, not to checkpoint files; drop it")
-    if is_file:
-        model = load_model(path)
-        label, warning = str(path), ""
-    else:
-        model = load_model(spec, pretrained=pretrained)
-        label = spec + (" (published weights)" if pretrained else " (random weights)")
-        warning = "" if pretrained else (
-            f"{spec} has RANDOM weights (no checkpoint given), so its explanations mean nothing; "
-            "train it with `convlens train` and pass the checkpoint (or its folder) with --model"
-            + (", or add --pretrained" if spec.startswith("squeezenet") else "")
-        )  # fmt: skip
-    info = get_info(model)
-    size = tuple(info.input_size) if info is not None else (3, 224, 224)
-    names = tuple(info.class_names) if info is not None else None
-    return _Model(model.to(device).eval(), label, size, names, warning)  # type: ignore[arg-type]
-
-
 def _parse_target(target: str | None, class_names: tuple[str, ...] | None) -> int | None:
     """``--target`` as a class index: a number, or a class name of the model."""
     if target is None:
@@ -218,7 +170,7 @@ def _layer_methods() -> list[str]:
     return [s.name for s in list_methods("attribution") if _takes_layer(s)]
 
 
-def _check_layer(loaded: _Model, layer: str) -> None:
+def _check_layer(loaded: LoadedModel, layer: str) -> None:
     """An unknown or non-spatial --layer lists the layers Grad-CAM can use (those with (B,C,H,W) output)."""
     valid = _spatial_layers(loaded)
     if layer in valid:
@@ -233,7 +185,7 @@ def _check_layer(loaded: _Model, layer: str) -> None:
     raise UnknownNameError(f"{problem}; layers with spatial outputs ({listing})")
 
 
-def _spatial_layers(loaded: _Model) -> list[str]:
+def _spatial_layers(loaded: LoadedModel) -> list[str]:
     """Names of the modules whose output is a (B,C,H,W) map, found with one forward pass of a blank image."""
     from .._checks import model_device
 
@@ -286,7 +238,7 @@ def _read_image_files(paths: Sequence[Path], input_size: tuple[int, int, int]) -
     return _Images(images, [f.name for f in files], None, source)
 
 
-def _read_dataset(name: str, root: Path, loaded: _Model) -> _Images:
+def _read_dataset(name: str, root: Path, loaded: LoadedModel) -> _Images:
     """The test part of a data set, checked against the model's input size."""
     from ..data import DATASETS, load_dataset, sample_splits
     from ..data.folder import load_image_folder
@@ -317,7 +269,7 @@ def _read_dataset(name: str, root: Path, loaded: _Model) -> _Images:
 
 
 def _explain_files(
-    loaded: _Model, data: _Images, specs: list, target: int | None, options: dict, out: Path
+    loaded: LoadedModel, data: _Images, specs: list, target: int | None, options: dict, out: Path
 ) -> tuple[list, list[tuple[Path, str]]]:  # fmt: skip
     """Explain image files, ROWS_PER_FIGURE rows per figure."""
     from ..attribution import explain
@@ -343,7 +295,7 @@ def _explain_files(
 
 
 def _explain_dataset(
-    loaded: _Model, data: _Images, specs: list, target: int | None, options: dict, count: int, seed: int, out: Path
+    loaded: LoadedModel, data: _Images, specs: list, target: int | None, options: dict, count: int, seed: int, out: Path
 ) -> tuple[list, list[tuple[Path, str]]]:  # fmt: skip
     """Explain ``count`` correctly classified and ``count`` misclassified images of a data set."""
     from ..attribution.report import explain_examples, methods_table
@@ -422,7 +374,7 @@ def _save_maps(maps: dict[str, torch.Tensor], names: list[str] | None, out: Path
     return atomic_save(payload, out / "attributions.pt")
 
 
-def _run_section(loaded: _Model, data: _Images, specs: list, layer: str | None, target: str | None, seconds: float):  # type: ignore[no-untyped-def]
+def _run_section(loaded: LoadedModel, data: _Images, specs: list, layer: str | None, target: str | None, seconds: float):  # type: ignore[no-untyped-def]
     from ..report.html import Section, key_values, paragraph
 
     warning = paragraph(f"Warning: {loaded.warning}") if loaded.warning else ""

@@ -49,26 +49,60 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+CHECKPOINT_NAME = "checkpoint.pt"  # the file a training folder holds
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def checkpoint_path(spec: str | Path) -> Path | None:
+    """The checkpoint file ``spec`` names (a file, or a training folder holding one), or None for a name.
+
+    A path that looks like a file (a known suffix or a folder separator) but does not exist
+    raises :class:`DataFileError`, so a typo is not taken for a registry name.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise DataFileError(f"{path} holds no {CHECKPOINT_NAME}; pass a checkpoint file, a training folder or a model name")
+        return path / CHECKPOINT_NAME
+    if path.is_file() or isinstance(spec, Path) or path.suffix in CHECKPOINT_SUFFIXES or os.sep in str(spec):
+        return path
+    return None
+
+
 def load_model(spec: str | Path, *, pretrained: bool = False) -> nn.Module:
-    """A model from a registry name or a checkpoint file written by convlens.
+    """A model from a registry name, a checkpoint file or a training folder written by convlens.
+
+    Where the weights came from is recorded in the model's :class:`ModelInfo` (``weights``:
+    ``"random"``, ``"published"`` or ``"checkpoint PATH"``), so a caller can warn about an
+    untrained model.
 
     Args:
-        spec: ``"mnist-cnn"`` or a path such as ``runs/mnist/checkpoint.pt``.
+        spec: ``"mnist-cnn"``, a file such as ``runs/mnist/checkpoint.pt``, or the folder
+            ``runs/mnist`` that holds it.
         pretrained: for a registry name, load the published weights.
 
     Returns:
         The model in eval mode on the CPU.
     """
+    import dataclasses
+
+    from .info import attach_info
     from .registry import create_model
 
-    if isinstance(spec, Path) or Path(str(spec)).suffix in {".pt", ".pth", ".ckpt"} or os.sep in str(spec):
-        payload = read_checkpoint(spec)
+    path = checkpoint_path(spec)
+    if path is not None:
+        if pretrained:
+            raise InputError("pretrained=True applies to registry names, not to checkpoint files; drop it")
+        payload = read_checkpoint(path)
         options = dict(payload["model"])
         name = options.pop("name")
         model = create_model(name, **options)
         try:
             model.load_state_dict(payload["state_dict"])
         except RuntimeError as exc:
-            raise DataFileError(f"{spec}: weights do not fit {name} ({str(exc).splitlines()[0]})") from None
+            raise DataFileError(f"{path}: weights do not fit {name} ({str(exc).splitlines()[0]})") from None
+        info = get_info(model)
+        if info is not None:
+            attach_info(model, dataclasses.replace(info, weights=f"checkpoint {path}"))
         return model.eval()
     return create_model(str(spec), pretrained=pretrained)

@@ -19,8 +19,11 @@ class ModelInfo:
         mean: per-channel mean of its ``Normalize`` front (informational; it is in the model).
         std: per-channel standard deviation.
         class_names: one name per output class.
-        last_conv: ``named_modules()`` name of the last convolutional layer.
+        last_conv: ``named_modules()`` name of the default layer of CAM methods (the last
+            feature map); empty when a probe forward pass should find it.
         options: the keyword arguments that rebuild the architecture (``batchnorm`` ...).
+        weights: where the weights came from: ``"random"`` (untrained), ``"published"``
+            (downloaded pretrained weights) or ``"checkpoint PATH"``.
     """
 
     name: str
@@ -30,6 +33,12 @@ class ModelInfo:
     class_names: tuple[str, ...]
     last_conv: str
     options: dict[str, object] = field(default_factory=dict)
+    weights: str = "random"
+
+    @property
+    def trained(self) -> bool:
+        """Whether the weights were trained (published or from a checkpoint), not random."""
+        return self.weights != "random"
 
     @property
     def num_classes(self) -> int:
@@ -49,16 +58,10 @@ def get_info(model: nn.Module) -> ModelInfo | None:
 
 
 def last_conv_name(model: nn.Module) -> str | None:
-    """Name of the last ``nn.Conv2d`` in ``named_modules()`` order (None if there is none).
+    """The default CAM layer recorded in the model's :class:`ModelInfo` (None if none is recorded).
 
-    Uses the recorded :class:`ModelInfo` when present; otherwise scans the model, so that any
-    ``nn.Module`` gets a sensible Grad-CAM default.
+    Models without a record get theirs from a probe forward pass
+    (:func:`convlens._probe.default_cam_layer`), never from registration order.
     """
     info = get_info(model)
-    if info is not None and info.last_conv:
-        return info.last_conv
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d) or type(module).__name__ == "Conv2d":
-            last = name
-    return last
+    return info.last_conv if info is not None and info.last_conv else None

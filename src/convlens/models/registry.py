@@ -142,6 +142,7 @@ def create_model(
         name=name, input_size=entry.input_size, mean=entry.mean, std=entry.std,
         class_names=classes, last_conv=entry.last_conv(batchnorm),
         options={"batchnorm": batchnorm, "num_classes": len(classes)},
+        weights="published" if pretrained else "random",
     )  # fmt: skip
     return attach_info(model, info)
 

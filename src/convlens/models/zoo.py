@@ -8,7 +8,7 @@ from torch import nn
 
 from ..data.transforms import Normalize
 from ..errors import InputError, UnknownNameError
-from .info import ModelInfo, attach_info, last_conv_name
+from .info import ModelInfo, attach_info
 
 
 class _Normalized(nn.Module):
@@ -51,5 +51,8 @@ def create_zoo_model(name: str, *, num_classes: int | None = None, pretrained: b
     model = _Normalized(net, IMAGENET_MEAN, IMAGENET_STD).eval()
     outputs = num_classes or 1000
     classes = imagenet_classes() if outputs == 1000 else tuple(str(i) for i in range(outputs))
-    info = ModelInfo(name, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, classes, last_conv_name(model) or "")
+    # No recorded CAM layer: a probe forward pass finds the last feature map (convlens._probe).
+    info = ModelInfo(
+        name, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, classes, "", weights="published" if pretrained else "random"
+    )
     return attach_info(model, info)

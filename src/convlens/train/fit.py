@@ -17,11 +17,10 @@ from tqdm.auto import tqdm
 
 from ..data.dataset import ImageDataset, Splits, train_val_test
 from ..errors import DataFileError, InputError
-from ..models.checkpoint import read_checkpoint, save_model
+from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_model
 from ..models.info import get_info
 from .evaluate import Evaluation, evaluate
 
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""What actually runs in a model: one traced forward pass, and the default layer for CAM methods.
+
+Registration order (``named_modules()``) says little about what a model computes: a ResNet
+block registers its projection shortcut after its last convolution, and an auxiliary head that
+runs only in training is registered beside the main path. So convlens decides such things from
+one forward pass of one image in eval mode, recording every module call in the order the calls
+finish.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._hooks import eval_mode
+from ._outputs import OutputSpec, select_logits
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """One call of a module during a traced forward pass.
+
+    Attributes:
+        name: the module's ``named_modules()`` name.
+        module: the module.
+        output: what the call returned (a tensor for most layers).
+    """
+
+    name: str
+    module: nn.Module
+    output: object
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the output is a float (B,C,h,w) map with more than one position."""
+        out = self.output
+        return (
+            isinstance(out, torch.Tensor) and out.dim() == 4 and out.is_floating_point() and out.shape[2] * out.shape[3] > 1
+        )
+
+
+def trace(model: nn.Module, x: torch.Tensor) -> tuple[list[ModuleCall], object]:
+    """Run ``model`` once on ``x`` without autograd, in eval mode, recording every module call.
+
+    The model's training flags and hooks are restored afterwards.
+
+    Args:
+        model: any module.
+        x: its input (one image is enough), on the model's device and dtype.
+
+    Returns:
+        The calls in the order they finished, and the model's raw output.
+    """
+    calls: list[ModuleCall] = []
+    handles = []
+
+    def make_hook(name: str):  # type: ignore[no-untyped-def]
+        def hook(module: nn.Module, _inputs: object, output: object) -> None:
+            calls.append(ModuleCall(name, module, output))
+
+        return hook
+
+    try:
+        for name, module in model.named_modules():
+            if name:
+                handles.append(module.register_forward_hook(make_hook(name)))
+        with torch.no_grad(), eval_mode(model):
+            raw = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls, raw
+
+
+def default_cam_layer(model: nn.Module, x: torch.Tensor, output: OutputSpec = None) -> str:
+    """The layer a CAM method looks at when none is given, found by one probe forward pass.
+
+    The last feature map the network computes: among the modules that ran exactly once and
+    returned a (B,C,h,w) map with more than one position, the one that finished last, skipping
+    maps with one channel per class (a class-score head such as SqueezeNet's final convolution).
+    When several modules return that same tensor (a block, its container, a Dropout that passes
+    it on), the first one to produce it is named. So a ResNet gets its last block's output after
+    the residual addition (not the projection shortcut), SqueezeNet its last Fire module, and an
+    auxiliary head that runs only in training is never chosen.
+
+    Args:
+        model: any classifier.
+        x: one or more images on the model's device and dtype (only the first is used).
+        output: where the logits are in the model's output.
+
+    Returns:
+        A ``named_modules()`` name.
+
+    Raises:
+        InputError: no module returns a spatial map (pass ``layer=`` explicitly).
+    """
+    calls, raw = trace(model, x[:1])
+    classes = select_logits(raw, output).shape[1]
+    runs = Counter(id(c.module) for c in calls)
+    once = [c for c in calls if c.spatial and runs[id(c.module)] == 1]
+    features = [c for c in once if c.output.shape[1] != classes] or once  # type: ignore[attr-defined]
+    if not features:
+        raise InputError("no layer of the model returns a (B,C,h,w) feature map; pass layer=NAME explicitly")
+    last = features[-1].output
+    return next(c.name for c in features if c.output is last)
+
+
+__all__ = ["ModuleCall", "default_cam_layer", "trace"]
