@@ -49,7 +49,7 @@ def test_default_data_is_the_sample_and_untrained_model_is_flagged(tmp_path, mon
     assert main(["explain", "--methods", "saliency", "-n", "1", "--out", str(out)]) == 0
     assert "RANDOM weights" in capsys.readouterr().err
     html = (out / "explain.html").read_text()
-    assert "UNTRAINED WEIGHTS" in html and "bundled MNIST sample" in html
+    assert "RANDOM WEIGHTS" in html and "bundled MNIST sample" in html
 
 
 def test_default_model_is_the_default_training_checkpoint(tmp_path, monkeypatch, checkpoint, capsys):

@@ -19,7 +19,6 @@ from convlens.viz import (
     image_array,
     occlusion_figure,
     overlay,
-    pick_examples,
     png_bytes,
     scale_map,
 )
@@ -152,33 +151,53 @@ class _Threshold(nn.Module):
 
 
 def test_pick_examples_is_correct_reproducible_and_restores_mode():
+    from convlens.data.dataset import ImageDataset
+    from convlens.train import pick_examples
+
     torch.manual_seed(0)
     x = torch.rand(50, 1, 4, 4)
     y = torch.randint(0, 2, (50,))
     model = _Threshold().train()
-    pick = pick_examples(model, x, y, n=5, seed=3, batch_size=7)
+    data = ImageDataset(x, y, ("0", "1"))
+    pick = pick_examples(model, data, n=5, seed=3, batch_size=7)
     assert model.training and model.drop.training
     truth_pred = (x.mean(dim=(1, 2, 3)) > 0.5).long()
     assert torch.equal(pick.predicted, truth_pred)
     assert len(pick.correct) == 5 and len(pick.wrong) == 5
     assert bool((truth_pred[pick.correct] == y[pick.correct]).all())
     assert bool((truth_pred[pick.wrong] != y[pick.wrong]).all())
-    again = pick_examples(model, x, y, n=5, seed=3)
+    again = pick_examples(model, data, n=5, seed=3)
     assert torch.equal(again.correct, pick.correct) and torch.equal(again.wrong, pick.wrong)
     # fewer than n available: all of them
-    assert len(pick_examples(model, x, truth_pred, n=5).wrong) == 0
+    assert len(pick_examples(model, ImageDataset(x, truth_pred, ("0", "1")), n=5).wrong) == 0
     with pytest.raises(InputError):
-        pick_examples(model, x, y[:3])
+        pick_examples(model, data, n=0)
+    # a float64 model works (the images are cast to the model's dtype; a regression)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).double()
+    double = pick_examples(linear, data, n=5, seed=3)
+    with torch.no_grad():
+        assert torch.equal(double.predicted, linear(x.double()).argmax(1))
+
+
+def test_callable_target_is_captioned_as_a_custom_score():
+    from convlens.attribution import explain
+
+    model = _Threshold().eval()
+    expl = explain(model, torch.rand(2, 1, 4, 4), ["saliency"], target=lambda z: z[:, 1] - z[:, 0])
+    captions, _ = prediction_captions(expl)
+    assert all("explains a custom score" in c and "-1" not in c for c in captions)
 
 
 def test_explanations_section_on_trained_mnist(trained_mnist, mnist_splits):
-    pytest.importorskip("convlens.attribution", reason="attribution methods not built yet")
-    from convlens.attribution.report import explanations_section
+    from convlens.attribution.examples import attribution_methods, explain_examples
+    from convlens.report.explanations import explanations_section
 
     model = copy.deepcopy(trained_mnist)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    section = explanations_section(model, mnist_splits.test, seed=0, n=3)
+    specs = attribution_methods()
+    examples = explain_examples(model, mnist_splits.test, [s.name for s in specs], n=3, seed=0)
+    section = explanations_section(examples, specs, "the test split", seed=0)
     assert section.title == "Explanations"
-    assert section.body.count("<img") >= 3  # correct, misclassified, occlusion sensitivity
+    assert section.body.count("<img") >= 4  # correct and misclassified, each with occlusion sensitivity
     assert "misclassified" in section.body
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -367,7 +367,7 @@ def test_summary_counts_the_twin_like_the_original():
 
 def test_compare_layers_and_report_section(trained_mnist, mnist_splits):
     from convlens.layers import compare_layers
-    from convlens.layers.report import layers_section
+    from convlens.report.layers import layers_section
     from convlens.report.html import render
 
     images, labels = mnist_splits.test.batch(torch.arange(0, 1000, 16))  # 63 real digits, every class

@@ -10,7 +10,8 @@ import torch
 from convlens.data.dataset import Splits
 from convlens.errors import DataFileError, InputError
 from convlens.models import create_model, load_model, read_checkpoint
-from convlens.train import TrainConfig, compare_batchnorm, evaluate, fit, write_training_outputs
+from convlens.train import TrainConfig, compare_batchnorm, evaluate, fit
+from convlens.viz.training_files import write_training_outputs
 
 
 @pytest.fixture(scope="module")

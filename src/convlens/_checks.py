@@ -130,3 +130,26 @@ def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
     candidates = [n for n in names if n]
     close = difflib.get_close_matches(layer, candidates, n=5, cutoff=0.3) or candidates[-5:]
     raise UnknownNameError(f"unknown layer {layer!r}; closest names: {', '.join(close)}")
+
+
+def parse_class(text: str, class_names: Sequence[str] | None) -> int:
+    """A class given as an index or a class name (``"7"``, ``"tabby cat"``) as its index.
+
+    Raises:
+        InputError: an index out of range, or a name when the model has no class names.
+        UnknownNameError: an unknown class name; the message lists the closest names.
+    """
+    text = text.strip()
+    if class_names is not None and text in class_names:
+        return list(class_names).index(text)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        count = len(class_names) if class_names is not None else None
+        if index < 0 or (count is not None and index >= count):
+            raise InputError(f"class {index} is out of range: the model has classes 0..{(count or 1) - 1}")
+        return index
+    if class_names is None:
+        raise InputError(f"the class must be an index for this model, got {text!r}")
+    close = difflib.get_close_matches(text, list(class_names), n=5, cutoff=0.5)
+    listing = ", ".join(close) if close else ", ".join(class_names[:20]) + (" ..." if len(class_names) > 20 else "")
+    raise UnknownNameError(f"unknown class {text!r}; {'closest' if close else 'valid'} names: {listing}")

@@ -109,4 +109,31 @@ def default_cam_layer(model: nn.Module, x: torch.Tensor, output: OutputSpec = No
     return next(c.name for c in features if c.output is last)
 
 
-__all__ = ["ModuleCall", "default_cam_layer", "trace"]
+
+
+
+def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """Names of the modules whose output is a (B,C,h,w) map, in ``named_modules()`` order (one probe pass)."""
+    calls, _ = trace(model, x[:1])
+    found = {c.name for c in calls if isinstance(c.output, torch.Tensor) and c.output.dim() == 4}
+    return [name for name, _ in model.named_modules() if name in found]
+
+
+def check_spatial_layer(model: nn.Module, x: torch.Tensor, layer: str) -> None:
+    """An unknown or non-spatial ``layer`` raises an error listing the layers CAM methods can use."""
+    import difflib
+
+    from .errors import UnknownNameError
+
+    valid = spatial_layers(model, x)
+    if layer in valid:
+        return
+    exists = layer in dict(model.named_modules()) and layer != ""
+    problem = f"layer {layer!r} has no (B,C,H,W) output" if exists else f"unknown layer {layer!r}"
+    if len(valid) > 25:
+        listing = f"closest of {len(valid)}: {', '.join(difflib.get_close_matches(layer, valid, n=10, cutoff=0.0))}"
+    else:
+        listing = ", ".join(valid)
+    raise UnknownNameError(f"{problem}; layers with spatial outputs: {listing}")
+
+__all__ = ["ModuleCall", "check_spatial_layer", "default_cam_layer", "spatial_layers", "trace"]

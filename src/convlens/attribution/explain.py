@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +59,7 @@ def explain(
     target: Target = None,
     *,
     output: OutputSpec = None,
+    progress: Callable[[int, int, str], None] | None = None,
     **options: object,
 ) -> Explanation:
     """Run registered attribution methods on one batch and collect their maps.
@@ -76,6 +77,7 @@ def explain(
         methods: registry names (``"saliency"``, ``"grad-cam"`` ...) or one name.
         target: None (the predicted class), an int, one class per image, or a callable.
         output: where the logits are in the model's output (:mod:`convlens._outputs`).
+        progress: called as ``progress(i, count, name)`` before the i-th method (1-based) runs.
         **options: method options (``layer``, ``steps``, ``window`` ...).
 
     Returns:
@@ -113,7 +115,9 @@ def explain(
         with inspecting(model):
             layer, _ = gradcam_layer(model, options.get("layer", None), xin, output)  # type: ignore[arg-type]
     maps: dict[str, torch.Tensor] = {}
-    for spec in specs:
+    for i, spec in enumerate(specs, start=1):
+        if progress is not None:
+            progress(i, len(specs), spec.name)
         accepted = _parameters(spec)
         kwargs = {k: v for k, v in options.items() if k in accepted}
         if spec.takes_layer:

@@ -13,8 +13,9 @@ from ..data import sample_splits
 from ..data.dataset import Splits
 from ..models import create_model, summary
 from ..report import Section, write_report
-from ..report.sections import summary_section, training_section
-from ..train import TrainConfig, fit, write_training_outputs
+from ..report.training import summary_section, training_section
+from ..train import TrainConfig, fit
+from ..viz.training_files import write_training_outputs
 from ._common import out_option, prepare_out, wrote
 
 
@@ -39,7 +40,7 @@ def command(epochs: int, seed: int, resume: bool, out: Path) -> None:
     files = write_training_outputs(result, data.test, out / "train", title="mnist-cnn on the MNIST sample")
     click.echo("[2/3] building report sections")
     sections = [summary_section(summary(model)), training_section(result, files, "MNIST sample (bundled, real digits)")]
-    sections += _later_sections(model, data)
+    sections += _later_sections(model, data, seed)
     click.echo("[3/3] writing the report")
     report = write_report(out / "report" / "index.html", "convlens demo: mnist-cnn", sections,
                           subtitle=f"test accuracy {result.test_accuracy:.2%}")  # fmt: skip
@@ -48,15 +49,18 @@ def command(epochs: int, seed: int, resume: bool, out: Path) -> None:
     click.echo(f"done in {time.perf_counter() - start:.0f}s")
 
 
-def _later_sections(model: nn.Module, data: Splits) -> list[Section]:
+def _later_sections(model: nn.Module, data: Splits, seed: int) -> list[Section]:
     """The chapters built on the trained model: from-scratch layers and explanations."""
-    from ..attribution.report import explanations_section
+    from ..attribution.examples import attribution_methods, explain_examples
     from ..layers import compare_layers
-    from ..layers.report import layers_section
+    from ..report.explanations import explanations_section
+    from ..report.layers import layers_section
 
     images, labels = data.test.batch(slice(None))
     click.echo("      from-scratch layers: rebuilding mnist-cnn and comparing outputs and time")
     layers = compare_layers(model, images, labels, data_name="real MNIST test digits",
                             weights="trained in this demo")  # fmt: skip
     click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
-    return [layers_section(layers), explanations_section(model, data.test, n=10)]
+    specs = attribution_methods()
+    examples = explain_examples(model, data.test, [s.name for s in specs], n=10, seed=seed)
+    return [layers_section(layers), explanations_section(examples, specs, "the test split", seed)]

@@ -9,7 +9,8 @@ import click
 from ..data import load_dataset, sample_splits, stratified_split, train_val_test
 from ..data.dataset import Splits
 from ..models import create_model, list_models
-from ..train import TrainConfig, compare_batchnorm, fit, write_training_outputs
+from ..train import TrainConfig, compare_batchnorm, fit
+from ..viz.training_files import write_training_outputs
 from ..viz import save_png
 from ..viz.training import comparison_figure
 from ._common import TRAIN_OUT, out_option, prepare_out, wrote

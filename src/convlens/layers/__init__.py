@@ -13,9 +13,8 @@ from .fast import conv2d_fast
 from .functional import conv2d, linear
 from .linear import Linear
 from .reference import conv2d_reference
-from .report import layers_section
 
 __all__ = [
     "Conv2d", "DiffStats", "LayersComparison", "Linear", "compare_layers", "conv2d", "conv2d_fast",
-    "conv2d_reference", "convert", "layers_section", "linear", "to_torch",
+    "conv2d_reference", "convert", "linear", "to_torch",
 ]  # fmt: skip

@@ -1,11 +1,14 @@
-"""Training: ``fit`` with checkpoints and resume, evaluation, BatchNorm comparison, outputs."""
+"""Training: ``fit`` with checkpoints and resume, evaluation, BatchNorm comparison.
+
+Compute only (torch): the files a run leaves behind (curves, confusion matrix ...) are drawn by
+:func:`convlens.viz.training_files.write_training_outputs`.
+"""
 
 from .compare import BatchNormComparison, compare_batchnorm
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, ExampleSelection, evaluate, pick_examples
 from .fit import CHECKPOINT_NAME, EpochRecord, FitResult, TrainConfig, default_device, fit
-from .outputs import TrainingFiles, write_training_outputs
 
 __all__ = [
-    "CHECKPOINT_NAME", "BatchNormComparison", "EpochRecord", "Evaluation", "FitResult", "TrainConfig",
-    "TrainingFiles", "compare_batchnorm", "default_device", "evaluate", "fit", "write_training_outputs",
+    "CHECKPOINT_NAME", "BatchNormComparison", "EpochRecord", "Evaluation", "ExampleSelection", "FitResult",
+    "TrainConfig", "compare_batchnorm", "default_device", "evaluate", "fit", "pick_examples",
 ]  # fmt: skip

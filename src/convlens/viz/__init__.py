@@ -4,8 +4,7 @@ from .figures import new_figure, png_bytes, save_png
 
 __all__ = ["new_figure", "png_bytes", "save_png"]
 
-from .attribution import (  # noqa: E402  (appended by issue 4: attribution pictures)
-    ExampleSelection,
+from .attribution import (  # noqa: E402
     attribution_grid,
     colorize,
     explanation_figure,
@@ -13,11 +12,10 @@ from .attribution import (  # noqa: E402  (appended by issue 4: attribution pict
     image_array,
     occlusion_figure,
     overlay,
-    pick_examples,
     scale_map,
 )
 
 __all__ += [
-    "ExampleSelection", "attribution_grid", "colorize", "explanation_figure", "heatmap", "image_array",
-    "occlusion_figure", "overlay", "pick_examples", "scale_map",
+    "attribution_grid", "colorize", "explanation_figure", "heatmap", "image_array",
+    "occlusion_figure", "overlay", "scale_map",
 ]  # fmt: skip

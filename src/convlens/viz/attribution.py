@@ -297,11 +297,11 @@ def occlusion_figure(
     fig = new_figure(cell * batch + 0.8, 2 * cell + 0.5)
     axes = np.asarray(fig.subplots(2, batch, squeeze=False))
     shown = None
+    values = grids.detach().float().cpu()
+    top = max(float(values.max()), 1e-6)  # the scale follows the data: 1000-class probabilities are small
     for i in range(batch):
         axes[0, i].imshow(image_array(images[i]), interpolation="nearest")
-        shown = axes[1, i].imshow(
-            grids[i].detach().float().cpu().numpy(), cmap=PROBABILITY_CMAP, vmin=0, vmax=1, interpolation="nearest"
-        )
+        shown = axes[1, i].imshow(values[i].numpy(), cmap=PROBABILITY_CMAP, vmin=0, vmax=top, interpolation="nearest")
         _clean(axes[0, i])
         _clean(axes[1, i])
         if titles is not None:
@@ -312,76 +312,7 @@ def occlusion_figure(
     return fig
 
 
-# --------------------------------------------------------------------------- examples
-
-
-@dataclass(frozen=True)
-class ExampleSelection:
-    """Images picked from a data set because the model gets them right or wrong.
-
-    Attributes:
-        correct: indices of correctly classified images, shape (<= n,).
-        wrong: indices of misclassified images, shape (<= n,).
-        predicted: the model's class for every image of the data set, shape (N,).
-        probability: the model's probability of that class, shape (N,).
-    """
-
-    correct: torch.Tensor
-    wrong: torch.Tensor
-    predicted: torch.Tensor
-    probability: torch.Tensor
-
-
-@torch.no_grad()
-def pick_examples(
-    model: torch.nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    n: int = 10,
-    seed: int = 0,
-    batch_size: int = 256,
-) -> ExampleSelection:
-    """Pick ``n`` correctly classified and ``n`` misclassified images at random (reproducibly).
-
-    The model is run in eval mode; every module's ``training`` flag is restored afterwards.
-
-    Args:
-        model: a classifier returning (B, K) logits.
-        images: (N,C,H,W) images in [0,1] (any device; batches go to the model's device).
-        labels: (N,) true classes.
-        n: how many of each kind (fewer when the data set has fewer).
-        seed: the random seed of the pick.
-        batch_size: images per forward pass.
-
-    Returns:
-        An :class:`ExampleSelection` (indices on the CPU, sorted).
-    """
-    from .._hooks import eval_mode
-
-    images = _as_bchw(images, "images")
-    if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
-        raise InputError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    if n < 1:
-        raise InputError(f"n must be at least 1, got {n}")
-    device = model_device(model)
-    preds, probs = [], []
-    with eval_mode(model):
-        for start in range(0, images.shape[0], batch_size):
-            x = images[start : start + batch_size].to(device).float()
-            p = torch.softmax(model(x).float(), dim=1).cpu()
-            conf, cls = p.max(dim=1)
-            preds.append(cls)
-            probs.append(conf)
-    predicted, probability = torch.cat(preds), torch.cat(probs)
-    right = predicted == labels.cpu()
-    gen = torch.Generator().manual_seed(seed)
-
-    def choose(mask: torch.Tensor) -> torch.Tensor:
-        idx = torch.nonzero(mask).flatten()
-        return idx[torch.randperm(len(idx), generator=gen)[:n]].sort().values
-
-    return ExampleSelection(choose(right), choose(~right), predicted, probability)
+# --------------------------------------------------------------------------- explanations
 
 
 def explanation_figure(
@@ -430,10 +361,12 @@ def prediction_captions(
     _check_len(truths, len(predicted), "truth")
     captions, colours = [], []
     for i, (p, q) in enumerate(zip(predicted, probability)):
-        text = f"pred {_name(names, p)} ({q:.0%})"
+        text = f"pred {_name(names, p)} ({format_probability(q)})"
         if truths is not None:
             text += f"\ntrue {_name(names, truths[i])}"
-        if target[i] != p:
+        if target[i] < 0:  # a callable target: a score of the caller's, not a class
+            text += "\nexplains a custom score"
+        elif target[i] != p:
             text += f"\nexplains {_name(names, target[i])}"
         captions.append(text)
         colours.append("crimson" if truths is not None and truths[i] != p else "black")
@@ -441,6 +374,18 @@ def prediction_captions(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def format_probability(p: float) -> str:
+    """A probability with enough digits to tell 0.1% from 0% (scientific notation below 0.1%)."""
+    if p >= 0.995 or p < 0:
+        return f"{p:.1%}" if p < 1 else "100%"
+    if p >= 0.1:
+        return f"{p:.0%}"
+    if p >= 0.001:
+        return f"{p:.1%}"
+    return f"{p:.1e}"
+
 
 
 def _short(text: str, limit: int = 18) -> str:
@@ -487,7 +432,7 @@ def _resize_like(attribution: torch.Tensor, size: Sequence[int]) -> torch.Tensor
 
 
 __all__ = [
-    "ABSOLUTE_CMAP", "PROBABILITY_CMAP", "SIGNED_CMAP", "ExampleSelection", "attribution_grid",
+    "ABSOLUTE_CMAP", "PROBABILITY_CMAP", "SIGNED_CMAP", "attribution_grid",
     "colorize", "explanation_figure", "heatmap", "image_array", "is_signed", "occlusion_figure",
-    "overlay", "pick_examples", "prediction_captions", "reduce_channels", "scale_map",
+    "format_probability", "overlay", "prediction_captions", "reduce_channels", "scale_map",
 ]  # fmt: skip

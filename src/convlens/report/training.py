@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..models.summary import ModelSummary
 from ..train.fit import FitResult
-from ..train.outputs import TrainingFiles
+from ..viz.training_files import TrainingFiles
 from .html import Section, image, key_values, paragraph, table
 
 

@@ -12,9 +12,9 @@ import torch
 
 from .._io import atomic_write_text
 from ..data.dataset import ImageDataset
-from ..viz import save_png
-from ..viz.training import confusion_figure, curves_figure, labelled_grid_figure
-from .fit import FitResult
+from ..train.fit import FitResult
+from .figures import save_png
+from .training import confusion_figure, curves_figure, labelled_grid_figure
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,9 @@ class TrainingFiles:
     history_json: Path
 
 
-def random_test_sample(result: FitResult, test: ImageDataset, count: int = 32, seed: int = 0):  # type: ignore[no-untyped-def]
+def random_test_sample(
+    result: FitResult, test: ImageDataset, count: int = 32, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``count`` random test images (seeded), their labels and the model's predictions."""
     gen = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(test), generator=gen)[:count]
