@@ -43,6 +43,8 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None, *, output
         x: images in [0,1].
         target: None (predicted class), an int, one class per image, or a callable from
             logits to (B,) scores.
+        output: where the logits are in the model's output: an index, a key or a callable
+            (:mod:`convlens._outputs`).
 
     Returns:
         ``max_c |d score / d x_c|``, detached, on ``x``'s device.
@@ -77,6 +79,8 @@ def guided_backprop(
         model: any classifier taking [0,1] images (not TorchScript).
         x: images in [0,1].
         target: as in :func:`saliency`.
+        output: where the logits are in the model's output: an index, a key or a callable
+            (:mod:`convlens._outputs`).
 
     Returns:
         The guided gradient, signed, detached, on ``x``'s device.

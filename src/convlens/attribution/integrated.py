@@ -34,8 +34,14 @@ def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     Args:
         method: ``"gausslegendre"`` (default; exact for polynomials of degree < 2·steps),
             ``"riemann_right"`` (the paper's sum), ``"riemann_left"``, ``"riemann_middle"`` or
-            ``"riemann_trapezoid"`` (needs steps ≥ 2). Same rules and names as Captum's.
+            ``"riemann_trapezoid"`` (needs steps ≥ 2). The names are Captum's, and four rules
+            are the same as Captum's; ``"riemann_trapezoid"`` is not: ours is the textbook
+            trapezoid rule on ``steps`` equally spaced points including both ends (weights
+            ``1/(2(n−1)), 1/(n−1), …, 1/(2(n−1))``, summing to 1), while Captum's weights sum to
+            ``(n−1)/n``, so its attributions are scaled by that factor and break completeness.
         steps: number of points.
+        output: where the logits are in the model's output: an index, a key or a callable
+            (:mod:`convlens._outputs`).
 
     Returns:
         ``(alphas, weights)``, float64 tensors of shape (steps,), weights summing to 1.
@@ -95,8 +101,11 @@ def integrated_gradients(
         batch_size: copies per forward pass; default chosen from the model's activation size
             so that one pass keeps about 32 MiB of float32 activations (cache-sized chunks run
             fastest on the CPU), and at least 8 copies.
-        method: quadrature rule, see :func:`quadrature` (Captum's names and default).
+        method: quadrature rule, see :func:`quadrature` (Captum's names and default; our
+            ``"riemann_trapezoid"`` is the textbook rule, which differs from Captum's).
         return_delta: also return the completeness gap.
+        output: where the logits are in the model's output: an index, a key or a callable
+            (:mod:`convlens._outputs`).
 
     Returns:
         The attributions (signed, detached, on ``x``'s device), or ``(attributions, delta)``.

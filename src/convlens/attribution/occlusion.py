@@ -167,6 +167,8 @@ def occlusion(
         stride: patch step, an int or (height, width), at most the window so every pixel is covered.
         fill: the patch's pixel value (0.0 is black), or a tensor broadcastable to ``x``.
         batch_size: occluded copies per forward pass; default chosen from the model's activation size.
+        output: where the logits are in the model's output: an index, a key or a callable
+            (:mod:`convlens._outputs`).
 
     Returns:
         The attribution, signed, the same for every channel of a pixel; detached, on ``x``'s device.
@@ -205,7 +207,7 @@ def occlusion_sensitivity(
     batch_size: int | None = None,
     output: OutputSpec = None,
 ) -> torch.Tensor:
-    """Occlusion sensitivity: the probability of the class for each position of a grey patch.
+    """Occlusion sensitivity: the probability of the class for each position of an occluding patch.
 
     The classic experiment of Zeiler & Fergus 2014 (figure 7): a ``window`` patch filled with
     ``fill`` is placed at every ``stride``-th position (the patch grid of :func:`occlusion`),
@@ -218,11 +220,13 @@ def occlusion_sensitivity(
         target: None (predicted class of the clean image), an int, or one class per image.
         window: patch size, an int or (height, width).
         stride: patch step, an int or (height, width).
-        fill: the patch's pixel value, or a tensor broadcastable to ``x``.
+        fill: the patch's pixel value (default 0.0, black), or a tensor broadcastable to ``x``.
         batch_size: occluded copies per forward pass; default chosen from the model's activation size.
+        output: where the logits are in the model's output (:mod:`convlens._outputs`).
 
     Returns:
-        Probabilities in [0,1], detached, on ``x``'s device.
+        Probabilities in [0,1], detached, on ``x``'s device. Cell ``[r, c]`` is the patch whose
+        top-left corner is at pixel ``(r·stride, c·stride)`` (not its centre).
 
     Shape:
         ``x``: (B,C,H,W); result: (B, rows, cols) with ``rows = ceil((H - window) / stride) + 1``.

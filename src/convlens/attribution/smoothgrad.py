@@ -69,6 +69,8 @@ def smoothgrad(
         noise: noise standard deviation as a fraction of each image's value range (≥ 0).
         seed: seed for a private generator (reproducible); None draws from torch's global one.
         batch_size: copies per forward pass; default chosen from the model's activation size.
+        output: where the logits are in the model's output: an index, a key or a callable
+            (:mod:`convlens._outputs`).
 
     Returns:
         The smoothed saliency map (≥ 0), detached, on ``x``'s device.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import DataFileError, DownloadError, InputError, UnknownNameError
+from ..registry import Registry, suggest
 from .info import ModelInfo, attach_info
 from .simple import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, CifarCNN, MnistCNN
 from .squeezenet import IMAGENET_MEAN, IMAGENET_STD, WEIGHT_URLS, SqueezeNet
@@ -44,12 +44,12 @@ class ModelEntry:
     supports_batchnorm: bool = False
 
 
-_MODELS: dict[str, ModelEntry] = {}
+MODELS: Registry[ModelEntry] = Registry("model")
 
 
-def register_model(entry: ModelEntry) -> None:
-    """Add an architecture to the registry."""
-    _MODELS[entry.name] = entry
+def register_model(entry: ModelEntry) -> ModelEntry:
+    """Add an architecture to the registry (a name registered twice is an error)."""
+    return MODELS.add(entry.name, entry)
 
 
 register_model(ModelEntry(
@@ -73,7 +73,7 @@ for _version in ("1_0", "1_1"):
 
 def list_models() -> list[str]:
     """Names accepted by :func:`create_model` (plus ``torchvision.NAME``/``timm.NAME`` when installed)."""
-    return list(_MODELS)
+    return MODELS.names()
 
 
 def model_description(name: str) -> str:
@@ -82,14 +82,12 @@ def model_description(name: str) -> str:
 
 
 def _entry(name: str) -> ModelEntry:
-    if name not in _MODELS:
-        close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    if name not in MODELS:
         raise UnknownNameError(
-            f"unknown model {name!r}{hint}; choose from: {', '.join(_MODELS)}, "
+            f"unknown model {name!r}; {suggest(name, MODELS.names())}, "
             "or torchvision.NAME / timm.NAME when those packages are installed"
         )
-    return _MODELS[name]
+    return MODELS.get(name)
 
 
 def create_model(
