@@ -44,6 +44,15 @@ class ExampleExplanations:
     accuracy: float
     count: int
 
+    def raw(self) -> dict[str, torch.Tensor]:
+        """Every map on the CPU, keyed ``"correct/METHOD"`` and ``"misclassified/METHOD"``, plus the indices."""
+        maps = {
+            f"{stem}/{name}": m.cpu()
+            for stem, group in (("correct", self.correct), ("misclassified", self.wrong)) if group is not None
+            for name, m in group.maps.items()
+        }  # fmt: skip
+        return {**maps, "correct/index": self.correct_index, "misclassified/index": self.wrong_index}
+
 
 def attribution_methods(names: Sequence[str] | None = None) -> list[MethodSpec]:
     """The registered attribution methods, or the named ones (an unknown name lists the valid ones)."""

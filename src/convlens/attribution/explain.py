@@ -46,6 +46,14 @@ class Explanation:
     class_names: tuple[str, ...] | None
     layer: str | None
 
+    def rows(self, index: slice | torch.Tensor) -> Explanation:
+        """The explanation of some of the images (a slice or an index tensor)."""
+        pick = (lambda t: t[index]) if isinstance(index, slice) else (lambda t: t[index.to(t.device)])
+        return Explanation(
+            pick(self.images), {k: pick(v) for k, v in self.maps.items()}, pick(self.target),
+            pick(self.target_probability), pick(self.predicted), pick(self.probability), self.class_names, self.layer,
+        )  # fmt: skip
+
 
 def _parameters(spec: MethodSpec) -> set[str]:
     return {n for n in spec.parameters if n not in _NOT_OPTIONS}

@@ -43,6 +43,14 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
+def split_names(text: str, option: str) -> list[str]:
+    """Comma-separated names of an option (``--methods saliency,grad-cam``); empty is an error."""
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise InputError(f"{option} is empty; give comma-separated names")
+    return names
+
+
 def prepare_out(out: Path) -> Path:
     """Create the output folder and return it."""
     out.mkdir(parents=True, exist_ok=True)

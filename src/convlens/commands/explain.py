@@ -12,7 +12,16 @@ import torch
 from ..errors import InputError
 from ..models.checkpoint import CHECKPOINT_NAME
 from ..registry import list_methods
-from ._common import TRAIN_OUT, LoadedModel, device_option, load_cli_model, out_option, prepare_out, wrote
+from ._common import (
+    TRAIN_OUT,
+    LoadedModel,
+    device_option,
+    load_cli_model,
+    out_option,
+    prepare_out,
+    split_names,
+    wrote,
+)
 
 DEFAULT_MODEL = "mnist-cnn"
 TRAIN_CHECKPOINT = TRAIN_OUT / CHECKPOINT_NAME  # where `convlens train` writes by default
@@ -74,7 +83,7 @@ def run(
     from ..attribution.examples import attribution_methods
 
     started = time.perf_counter()
-    specs = attribution_methods(_split(methods))
+    specs = attribution_methods(None if methods is None else split_names(methods, "--methods"))
     if image_paths and dataset is not None:
         raise InputError("give either --images or --dataset, not both")
     if model_spec is None:
@@ -84,26 +93,19 @@ def run(
     loaded = load_cli_model(model_spec, pretrained=pretrained, device=device)
     if loaded.warning:
         click.echo(f"convlens: warning: {loaded.warning}", err=True)
-    options: dict[str, object] = {"seed": seed}
+    options: dict[str, object] = {} if layer is None else {"layer": layer}
     if layer is not None:
         check_spatial_layer(loaded.model, torch.zeros(1, *loaded.input_size), layer)
         if not any(s.takes_layer for s in specs):
             click.echo("convlens: note: --layer is used by none of the chosen methods; ignored", err=True)
-        options["layer"] = layer
     class_index = None if target is None else parse_class(target, loaded.class_names)
-    sections, pictures, maps = _explain(loaded, image_paths, dataset or "sample", data_root, specs, class_index,
-                                        options, count, seed)  # fmt: skip
-    _write(out, loaded, specs, sections, pictures, maps, layer, target, time.perf_counter() - started)
+    sections, pictures, raw = _explain(loaded, image_paths, dataset or "sample", data_root, specs, class_index,
+                                       options, count, seed)  # fmt: skip
+    run_facts = [("model", loaded.label), ("methods", ", ".join(s.name for s in specs)),
+                 ("layer", layer or "default (the last feature map)"), ("target", target or "each image's prediction"),
+                 ("seconds", f"{time.perf_counter() - started:.1f}")]  # fmt: skip
+    _write(out, loaded, sections, pictures, raw, run_facts)
     return 0
-
-
-def _split(methods: str | None) -> list[str] | None:
-    if methods is None:
-        return None
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    if not names:
-        raise InputError("--methods is empty; give comma-separated names such as saliency,grad-cam")
-    return names
 
 
 def _progress(i: int, total: int, name: str) -> None:
@@ -111,65 +113,38 @@ def _progress(i: int, total: int, name: str) -> None:
 
 
 def _explain(loaded: LoadedModel, image_paths: Sequence[Path], dataset: str, data_root: Path, specs: list,
-             target: int | None, options: dict, count: int, seed: int):  # type: ignore[no-untyped-def]  # fmt: skip
+             target: int | None, options: dict, count: int, seed: int) -> tuple[list, list, dict]:  # fmt: skip
     """Sections, pictures and raw maps for image files or a data set."""
     from ..attribution import explain
     from ..attribution.examples import explain_examples
     from ..data.inputs import read_dataset, read_image_files
-    from ..report.explanations import example_sections, group_pictures, methods_table, pictures_html, reading_guide
-    from ..report.html import Section
+    from ..report.explanations import example_sections, file_sections
 
-    names = [s.name for s in specs]
-    if not image_paths:
-        data = read_dataset(dataset, loaded.input_size, data_root)
-        click.echo(f"explaining {count} correct and {count} misclassified images of {data.source} with {len(names)} "
-                   "methods")  # fmt: skip
-        options.pop("seed", None)  # explain_examples passes its seed on
-        ex = explain_examples(loaded.model, data.dataset(loaded.class_names), names, n=count, seed=seed,
-                              target=target, progress=_progress, **options)  # fmt: skip
-        sections, pictures = example_sections(ex, specs, data.source, seed, warning=_short_warning(loaded))
-        maps = {f"{stem}/{n}": m.cpu() for stem, e in (("correct", ex.correct), ("misclassified", ex.wrong))
-                if e is not None for n, m in e.maps.items()}  # fmt: skip
-        maps.update({"correct/index": ex.correct_index, "misclassified/index": ex.wrong_index})
-        return sections, pictures, {"maps": maps}
-    data = read_image_files(image_paths, loaded.input_size)
-    pictures, saved = [], {n: [] for n in names}  # type: ignore[var-annotated]
-    starts = range(0, len(data.names), ROWS_PER_FIGURE)
-    for k, start in enumerate(starts, start=1):
-        rows = slice(start, start + ROWS_PER_FIGURE)
-        click.echo(f"explaining images {start + 1}-{min(start + ROWS_PER_FIGURE, len(data.names))} of "
-                   f"{len(data.names)} with {len(names)} methods")  # fmt: skip
-        expl = explain(loaded.model, data.images[rows], names, target=target, progress=_progress, **options)
-        stem = "explanations" if len(starts) == 1 else f"explanations-{k}"
-        pictures += group_pictures(expl, specs, stem, ", ".join(data.names[rows]), names=data.names[rows],
-                                   warning=_short_warning(loaded))  # fmt: skip
-        for n in names:
-            saved[n].append(expl.maps[n].cpu())
-    body = reading_guide(specs) + methods_table(specs) + pictures_html(pictures)
-    return [Section("Explanations", body)], pictures, {"maps": {n: torch.cat(v) for n, v in saved.items()},
-                                                       "images": list(data.names)}
+    names, warning = [s.name for s in specs], "RANDOM WEIGHTS: these maps mean nothing" if loaded.warning else ""
+    if image_paths:
+        files = read_image_files(image_paths, loaded.input_size)
+        click.echo(f"explaining {len(files.names)} images with {len(names)} methods")
+        expl = explain(loaded.model, files.images, names, target=target, progress=_progress, seed=seed, **options)
+        sections, pictures = file_sections(expl, specs, files.names, rows=ROWS_PER_FIGURE, warning=warning)
+        return sections, pictures, {"maps": {n: m.cpu() for n, m in expl.maps.items()}, "images": files.names}
+    data = read_dataset(dataset, loaded.input_size, data_root)
+    click.echo(f"explaining {count} correct and {count} misclassified images of {data.source} with {len(names)} methods")
+    ex = explain_examples(loaded.model, data.dataset(loaded.class_names), names, n=count, seed=seed, target=target,
+                          progress=_progress, **options)  # fmt: skip
+    sections, pictures = example_sections(ex, specs, data.source, seed, warning=warning)
+    return sections, pictures, {"maps": ex.raw()}
 
 
-def _short_warning(loaded: LoadedModel) -> str:
-    return "RANDOM WEIGHTS: these maps mean nothing" if loaded.warning else ""
-
-
-def _write(out: Path, loaded: LoadedModel, specs: list, sections: list, pictures: list, maps: dict,
-           layer: str | None, target: str | None, seconds: float) -> None:  # fmt: skip
+def _write(out: Path, loaded: LoadedModel, sections: list, pictures: list, raw: dict, run_facts: list) -> None:
     from ..models.checkpoint import atomic_save
-    from ..report.explanations import warning_html
-    from ..report.html import Section, key_values, write_report
+    from ..report.explanations import explain_page
+    from ..report.html import write_report
     from ..viz.figures import save_png
 
     prepare_out(out)
     for picture in pictures:
         wrote(save_png(picture.png, out / f"{picture.stem}.png"), "figure")
-    wrote(atomic_save(maps, out / "attributions.pt"), "raw maps")
-    rows = [("model", loaded.label), ("methods", ", ".join(s.name for s in specs)),
-            ("layer", layer or "default (the last feature map)"), ("target", target or "each image's predicted class"),
-            ("seconds", f"{seconds:.1f}")]  # fmt: skip
-    top = [Section("Warning", warning_html(loaded.warning))] if loaded.warning else []
+    wrote(atomic_save(raw, out / "attributions.pt"), "raw maps")
     subtitle = loaded.label + (" — RANDOM WEIGHTS" if loaded.warning else "")
-    page = write_report(out / "explain.html", "convlens explain", top + sections + [Section("Run", key_values(rows))],
-                        subtitle)  # fmt: skip
-    wrote(page, "page")
+    page = explain_page(sections, run_facts, loaded.warning)
+    wrote(write_report(out / "explain.html", "convlens explain", page, subtitle), "page")

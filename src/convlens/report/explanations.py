@@ -18,7 +18,7 @@ from ..attribution.explain import Explanation
 from ..registry import MethodSpec
 from ..viz.attribution import explanation_figure, format_probability, occlusion_figure
 from ..viz.figures import png_bytes
-from .html import Section, esc, image, paragraph, table
+from .html import Section, esc, image, key_values, paragraph, table
 
 GRID_OUTPUT = "grid"
 
@@ -157,6 +157,27 @@ def example_sections(
     return sections, pictures
 
 
+def file_sections(
+    explanation: Explanation, specs: Sequence[MethodSpec], names: Sequence[str], *, rows: int = 16, warning: str = ""
+) -> tuple[list[Section], list[Picture]]:
+    """Sections for explained image files, ``rows`` images per figure, and their pictures."""
+    pictures: list[Picture] = []
+    for k, start in enumerate(range(0, len(names), rows), start=1):
+        part = slice(start, start + rows)
+        stem = "explanations" if len(names) <= rows else f"explanations-{k}"
+        pictures += group_pictures(
+            explanation.rows(part), specs, stem, ", ".join(names[part]), names=names[part], warning=warning
+        )
+    body = reading_guide(specs) + methods_table(specs) + pictures_html(pictures)
+    return [Section("Explanations", body)], pictures
+
+
+def explain_page(sections: Sequence[Section], run: Sequence[tuple[str, object]], warning: str = "") -> list[Section]:
+    """The sections of ``explain.html``: a warning first when there is one, the run's facts last."""
+    top = [Section("Warning", warning_html(warning))] if warning else []
+    return [*top, *sections, Section("Run", key_values(run))]
+
+
 def explanations_section(examples: ExampleExplanations, specs: Sequence[MethodSpec], source: str, seed: int) -> Section:
     """The demo report's "Explanations" section: every method on correct and misclassified test images."""
     sections, _ = example_sections(examples, specs, source, seed)
@@ -164,6 +185,7 @@ def explanations_section(examples: ExampleExplanations, specs: Sequence[MethodSp
 
 
 __all__ = [
-    "Picture", "class_titles", "example_sections", "explanations_section", "group_pictures", "methods_table",
+    "Picture", "class_titles", "example_sections", "explain_page", "explanations_section", "file_sections",
+    "group_pictures", "methods_table",
     "pictures_html", "reading_guide", "warning_html",
 ]  # fmt: skip
