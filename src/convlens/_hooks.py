@@ -96,7 +96,7 @@ class _RuledReLU(torch.autograd.Function):
     """ReLU whose backward follows a :class:`ReluRule`; ``inplace`` mirrors ``relu_``."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, rule: ReluRule, inplace: bool) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, rule: ReluRule, inplace: bool) -> torch.Tensor:
         if inplace:
             ctx.mark_dirty(x)
             out = torch.relu_(x)
@@ -107,7 +107,7 @@ class _RuledReLU(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (out,) = ctx.saved_tensors
         grad_in = torch.ops.aten.threshold_backward(grad, out, 0)  # the built-in ReLU backward
         if ctx.rule.guided:
@@ -133,7 +133,7 @@ class _ReluOverrideMode(torch.overrides.TorchFunctionMode):
         super().__init__()
         self.rule = rule
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is _F_RELU:
             x = args[0] if args else kwargs["input"]

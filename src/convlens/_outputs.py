@@ -99,7 +99,7 @@ def select_logits(raw: object, output: OutputSpec = None) -> torch.Tensor:
 def check_output_spec(output: object) -> OutputSpec:
     """``output`` if it is a valid ``output=`` argument, else an :class:`InputError`."""
     if output is None or callable(output) or (isinstance(output, (int, str)) and not isinstance(output, bool)):
-        return output  # type: ignore[return-value]
+        return output
     raise InputError(f"output must be None, an int index, a str key or a callable, got {type(output).__name__}")
 
 

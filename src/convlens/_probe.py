@@ -58,7 +58,7 @@ def trace(model: nn.Module, x: torch.Tensor) -> tuple[list[ModuleCall], object]:
     calls: list[ModuleCall] = []
     handles = []
 
-    def make_hook(name: str):  # type: ignore[no-untyped-def]
+    def make_hook(name: str):
         def hook(module: nn.Module, _inputs: object, output: object) -> None:
             calls.append(ModuleCall(name, module, output))
 

@@ -43,7 +43,7 @@ class _LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"convlens.commands.{name}")
         build = getattr(module, "build_command", None)
-        return build() if build is not None else module.command  # type: ignore[no-any-return]
+        return build() if build is not None else module.command
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +53,7 @@ def cli(debug: bool) -> None:
     """See inside convolutional neural networks: train, count, explain, attack, dream, restyle."""
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException | str) -> str:
     """The whole message of ``exc`` on one line (never cut mid-sentence)."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
@@ -63,7 +63,7 @@ def _usage_line(exc: click.ClickException) -> str:
     """A usage mistake in one line, with where to get help."""
     ctx = getattr(exc, "ctx", None)
     where = f" (see `{ctx.command_path} --help`)" if ctx is not None else " (see `convlens --help`)"
-    return f"convlens: error: {one_line(exc.format_message() if hasattr(exc, 'format_message') else exc)}{where}"
+    return f"convlens: error: {one_line(exc.format_message())}{where}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

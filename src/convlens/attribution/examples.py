@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -103,7 +104,8 @@ def explain_examples(
         if len(index) == 0:
             return None
         chosen = _subset_target(target, index)
-        return explain(model, images[index], list(methods), target=chosen, output=output, **{"seed": seed, **options})
+        extra: dict[str, Any] = {"seed": seed, **options}
+        return explain(model, images[index], list(methods), target=chosen, output=output, **extra)
 
     return ExampleExplanations(
         run(pick.correct), run(pick.wrong), pick.correct, pick.wrong,

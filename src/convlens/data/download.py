@@ -48,7 +48,7 @@ def download(urls: Sequence[str], dest: str | Path, md5: str | None = None, time
                 total = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
 
-                    def copy(handle, response=response, bar=bar):  # type: ignore[no-untyped-def]
+                    def copy(handle, response=response, bar=bar):
                         while block := response.read(1 << 16):
                             handle.write(block)
                             bar.update(len(block))

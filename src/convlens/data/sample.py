@@ -20,7 +20,7 @@ SAMPLE_FILE = "mnist_5k.npz"
 
 def load_sample() -> ImageDataset:
     """The bundled 5,000 real MNIST digits as a (5000, 1, 28, 28) ``uint8`` data set."""
-    ref = resources.files("convlens.data").joinpath("sample", SAMPLE_FILE)
+    ref = resources.files("convlens.data").joinpath("sample").joinpath(SAMPLE_FILE)
     try:
         with ref.open("rb") as handle, np.load(handle) as npz:
             images = torch.from_numpy(npz["images"].copy()).unsqueeze(1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -76,10 +78,11 @@ class Conv2d(nn.Module):
         self.groups = groups
         self.padding_mode = padding_mode
         self.implementation = check_implementation(implementation)
-        factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty((out_channels, in_channels // groups, *self.kernel_size), **factory))
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+        self.bias: nn.Parameter | None
         if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
+            self.bias = nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -130,8 +133,8 @@ class Conv2d(nn.Module):
             module.dilation, module.groups, module.bias is not None, module.padding_mode,
             implementation=implementation, device="meta",
         )  # fmt: skip
-        twin.weight = module.weight
-        twin.bias = module.bias
+        twin.weight = cast(nn.Parameter, module.weight)
+        twin.bias = cast("nn.Parameter | None", module.bias)
         twin.train(module.training)
         return twin
 
@@ -139,7 +142,7 @@ class Conv2d(nn.Module):
         """A ``torch.nn.Conv2d`` that shares this layer's parameter tensors."""
         twin = nn.Conv2d(
             self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding, self.dilation,
-            self.groups, self.bias is not None, self.padding_mode, device="meta",
+            self.groups, self.bias is not None, self.padding_mode, device="meta",  # type: ignore[arg-type]
         )  # fmt: skip
         twin.weight = self.weight
         twin.bias = self.bias

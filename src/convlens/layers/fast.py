@@ -93,6 +93,7 @@ def conv2d_fast(
     elif layout == "nhwc" and stride[0] != 1:
         raise InputError("layout 'nhwc' needs a vertical stride of 1; use layout='nchw' or None")
 
+    plan: _FullIm2col | _RowIm2col
     if layout == "nchw":
         plan = _FullIm2col(pad_input(x, pads, padding_mode), weight, bias, (out_h, out_w), stride, dilation, groups)
     else:

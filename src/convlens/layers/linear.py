@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -43,10 +45,10 @@ class Linear(nn.Module):
                 raise InputError(f"{name} must be a non-negative int, got {value!r}")
         self.in_features = in_features
         self.out_features = out_features
-        factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty((out_features, in_features), **factory))
+        self.weight = nn.Parameter(torch.empty((out_features, in_features), device=device, dtype=dtype))
+        self.bias: nn.Parameter | None
         if bias:
-            self.bias = nn.Parameter(torch.empty(out_features, **factory))
+            self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -75,8 +77,8 @@ class Linear(nn.Module):
             The twin layer, in the same training mode, on the same device, with the same dtype.
         """
         twin = cls(module.in_features, module.out_features, bias=module.bias is not None, device="meta")
-        twin.weight = module.weight
-        twin.bias = module.bias
+        twin.weight = cast(nn.Parameter, module.weight)
+        twin.bias = cast("nn.Parameter | None", module.bias)
         twin.train(module.training)
         return twin
 
@@ -84,6 +86,9 @@ class Linear(nn.Module):
         """A ``torch.nn.Linear`` that shares this layer's parameter tensors."""
         twin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device="meta")
         twin.weight = self.weight
-        twin.bias = self.bias
+        if self.bias is None:
+            twin.register_parameter("bias", None)
+        else:
+            twin.bias = self.bias
         twin.train(self.training)
         return twin

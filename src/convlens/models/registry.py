@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -62,9 +64,13 @@ register_model(ModelEntry(
     lambda: CIFAR10_CLASSES, lambda bn: "features.4" if bn else "features.3",
     "conv8-pool-conv16-pool-fc128-fc64-fc10 for 32x32 colour images", supports_batchnorm=True,
 ))  # fmt: skip
+def _squeezenet(version: str, num_classes: int, batchnorm: bool) -> nn.Module:
+    return SqueezeNet(version, num_classes)
+
+
 for _version in ("1_0", "1_1"):
     register_model(ModelEntry(
-        f"squeezenet{_version}", lambda k, bn, v=_version: SqueezeNet(v, k), (3, 224, 224),
+        f"squeezenet{_version}", functools.partial(_squeezenet, _version), (3, 224, 224),
         IMAGENET_MEAN, IMAGENET_STD, imagenet_classes, lambda bn: "features.12",
         f"SqueezeNet {_version.replace('_', '.')} (Iandola et al. 2016), torchvision-compatible",
         weights_url=WEIGHT_URLS[_version],

@@ -19,7 +19,7 @@ class _Normalized(nn.Module):
         self.normalize = Normalize(mean, std)
         self.net = net
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x):
         return self.net(self.normalize(x))
 
 

@@ -308,7 +308,8 @@ def occlusion_figure(
             axes[0, i].set_title(titles[i], fontsize=7)
     axes[0, 0].set_ylabel("image", fontsize=8)
     axes[1, 0].set_ylabel("p(class)\nper patch", fontsize=8)
-    fig.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9, fraction=0.03)
+    if shown is not None:
+        fig.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9, fraction=0.03)
     return fig
 
 
