@@ -11,6 +11,9 @@ from ..data.dataset import Splits
 from ..models import create_model
 from .fit import FitResult, TrainConfig, fit
 
+RUNS = (("without BatchNorm", "without-batchnorm"), ("with BatchNorm", "with-batchnorm"))
+"""(label, sub-folder) of the two runs, in the order they are trained."""
+
 
 @dataclass(frozen=True)
 class BatchNormComparison:
@@ -34,7 +37,7 @@ class BatchNormComparison:
 
 def compare_batchnorm(
     name: str, data: Splits, config: TrainConfig | None = None, *, out: str | Path | None = None,
-    progress: bool = True, resume: bool = False, device: str | None = None,
+    progress: bool = True, resume: bool = False, overwrite: bool = False, device: str | torch.device | None = None,
 ) -> BatchNormComparison:
     """Train ``name`` twice (same seed, same data order): without and with BatchNorm.
 
@@ -42,17 +45,18 @@ def compare_batchnorm(
         name: a registered model with a BatchNorm option (``mnist-cnn``, ``cifar-cnn``).
         data: train/validation/test parts.
         config: shared settings.
-        out: checkpoints go to ``out/plain`` and ``out/batchnorm``.
-        progress, resume, device: as for :func:`convlens.train.fit`.
+        out: checkpoints go to ``out/without-batchnorm`` and ``out/with-batchnorm``.
+        progress, resume, overwrite, device: as for :func:`convlens.train.fit`; progress lines
+            are labelled with the run.
 
     Returns:
         Both :class:`FitResult` objects; training time and test accuracy of each.
     """
     config = config or TrainConfig()
     results = []
-    for batchnorm, sub in ((False, "plain"), (True, "batchnorm")):
+    for batchnorm, (label, sub) in zip((False, True), RUNS):
         torch.manual_seed(config.seed)  # same initial weights for the shared layers' RNG stream
         model = create_model(name, batchnorm=batchnorm, num_classes=len(data.train.classes))
-        results.append(fit(model, data, config, out=None if out is None else Path(out) / sub,
-                           progress=progress, resume=resume, device=device))  # fmt: skip
+        results.append(fit(model, data, config, out=None if out is None else Path(out) / sub, progress=progress,
+                           resume=resume, overwrite=overwrite, device=device, label=label))  # fmt: skip
     return BatchNormComparison(*results)
