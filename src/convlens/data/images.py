@@ -90,18 +90,15 @@ def _integer_range(img: Image.Image, path: Path) -> float:
     )
 
 
-def _precise_gray(img: Image.Image, path: Path) -> Image.Image:
-    """A 16-bit, 32-bit integer or float one-channel image as mode ``F`` scaled to [0,1]."""
-    arr = np.asarray(img)
-    if img.mode == "F":
-        values = arr.astype(np.float64)
-        if not np.isfinite(values).all():
-            bad = int((~np.isfinite(values)).sum())
-            raise DataFileError(f"{path} holds {bad} NaN or infinite pixel(s); clean the image first")
-        top = 1.0
-    else:
-        values = arr.astype(np.float64)
-        top = _integer_range(img, path)
+def _precise_gray(img: Image.Image, path: Path, top: float) -> Image.Image:
+    """A 16-bit, 32-bit integer or float one-channel image as mode ``F`` scaled to [0,1].
+
+    ``top`` is the value of full brightness (1 for float images).
+    """
+    values = np.asarray(img).astype(np.float64)
+    if img.mode == "F" and not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise DataFileError(f"{path} holds {bad} NaN or infinite pixel(s); clean the image first")
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if low < 0 or high > top:
         what = "float pixels must lie in [0,1]" if img.mode == "F" else f"pixels must lie in 0..{top:.0f}"
@@ -199,9 +196,10 @@ def load_image(
             if img.width * img.height > MAX_PIXELS:
                 raise _too_big(path, img.width, img.height)
             img.load()
-            img = ImageOps.exif_transpose(img)
             precise = img.mode in _SIXTEEN_BIT or img.mode in ("I", "F")
-            img = _precise_gray(img, path) if precise else _eight_bit(img, channels)
+            top = (1.0 if img.mode == "F" else _integer_range(img, path)) if precise else 255.0
+            img = ImageOps.exif_transpose(img)  # a copy without the format and TIFF tags read above
+            img = _precise_gray(img, path, top) if precise else _eight_bit(img, channels)
     except DataFileError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
