@@ -156,7 +156,8 @@ def folder_lock(folder: str | Path, lock_name: str = LOCK_NAME) -> Iterator[Path
         if not _lock_file(fd):
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             raise InputError(
-                f"{folder} is in use by another convlens run ({holder}); wait for it to finish or use another --out folder"
+                f"{folder} is in use by another convlens run ({holder}); wait for it to finish or use another "
+                "--out folder"
             )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)

@@ -47,13 +47,16 @@ def _holder(tmp_path, code: str) -> subprocess.Popen[str]:
 
 @posix_only
 def test_second_writer_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path):
-    child = _holder(tmp_path, f"""
+    child = _holder(
+        tmp_path,
+        f"""
         import time
         from convlens._io import folder_lock
         with folder_lock({str(tmp_path / "run")!r}):
             print("READY", flush=True)
             time.sleep(60)
-    """)
+    """,
+    )
     try:
         with pytest.raises(InputError, match=rf"run is in use by another convlens run \(pid {child.pid} on "):
             with folder_lock(tmp_path / "run"):
@@ -96,14 +99,17 @@ def test_killed_staging_leaves_the_old_set_and_the_next_run_cleans_up(tmp_path):
     out = tmp_path / "explain"
     with staged_folder(out) as stage:
         atomic_write_text(stage / "page.html", "old")
-    child = _holder(tmp_path, f"""
+    child = _holder(
+        tmp_path,
+        f"""
         import time
         from convlens._io import atomic_write_text, staged_folder
         with staged_folder({str(out)!r}) as stage:
             atomic_write_text(stage / "page.html", "new")
             print("READY", flush=True)
             time.sleep(60)
-    """)
+    """,
+    )
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert (out / "page.html").read_text() == "old"

@@ -32,21 +32,47 @@ weights: the two networks must still agree, but any accuracy is chance level.
 
 @click.command("layers", help=HELP)
 @click.argument("model")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Weights to load (a checkpoint written by `convlens train`).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Weights to load (a checkpoint written by `convlens train`).",
+)
 @click.option("--pretrained", is_flag=True, help="Load the published weights (squeezenet; needs a network once).")
-@click.option("--implementation", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
-              help="Which from-scratch convolution the twin uses.")
-@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Real test images for the differences and the accuracy (at most the sample's 1,000).")
-@click.option("--batch", "timing_batch", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Images per timed forward pass.")
-@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Timed forward passes of each network.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: torch's choice).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write the figures as JSON to this folder (created if missing).")
+@click.option(
+    "--implementation",
+    type=click.Choice(["fast", "reference"]),
+    default="fast",
+    show_default=True,
+    help="Which from-scratch convolution the twin uses.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Real test images for the differences and the accuracy (at most the sample's 1,000).",
+)
+@click.option(
+    "--batch",
+    "timing_batch",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Images per timed forward pass.",
+)
+@click.option(
+    "--repeats", type=click.IntRange(min=1), default=20, show_default=True, help="Timed forward passes of each network."
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: torch's choice)."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures as JSON to this folder (created if missing).",
+)
 def command(
     model: str, checkpoint: Path | None, pretrained: bool, implementation: str, samples: int, timing_batch: int,
     repeats: int, threads: int | None, out: Path | None,
@@ -108,9 +134,7 @@ def _untrained_note(spec: str, with_accuracy: bool) -> str:
     return f"the weights are untrained (random initialisation); the two networks must still agree. {how}"
 
 
-def _real_images(
-    net: nn.Module, samples: int
-) -> tuple[torch.Tensor | None, torch.Tensor | None, str, list[str]]:
+def _real_images(net: nn.Module, samples: int) -> tuple[torch.Tensor | None, torch.Tensor | None, str, list[str]]:
     """Real test images that fit the model: the bundled MNIST sample for 28x28 grey models."""
     from ..models import get_info
 

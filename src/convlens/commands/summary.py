@@ -28,7 +28,9 @@ def _size(text: str | None) -> tuple[int, int, int] | None:
 @click.argument("model")
 @click.option("--input-size", help="C x H x W, e.g. 3x224x224 (default: the model's own).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the rows as CSV.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write everything as JSON.")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write everything as JSON."
+)
 def command(model: str, input_size: str | None, csv_path: Path | None, json_path: Path | None) -> None:
     """Print every layer of MODEL (a registry name, a checkpoint file or a training folder) with
     its input and output shape per image (C x H x W, without the batch) and parameters, then

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 import torch
 
-from ..data import load_dataset, sample_splits, stratified_split, train_val_test
 from .._io import folder_lock
+from ..data import load_dataset, sample_splits, stratified_split, train_val_test
 from ..data.dataset import Splits
 from ..errors import InputError
 from ..models import create_model, list_models
@@ -34,8 +34,8 @@ def load_splits(dataset: str, root: Path, download: bool, seed: int) -> Splits:
 @click.command("train")
 @click.argument("model", type=click.Choice(list_models(), case_sensitive=False), default="mnist-cnn")
 @click.option("--dataset", default="sample", show_default=True,
-              help="sample (bundled MNIST digits, offline), mnist, cifar10, or an image folder (one sub-folder per "
-                   "class; images are scaled on the shorter side and centre-cropped to the model's input size).")  # fmt: skip
+              help="sample (bundled MNIST digits, offline), mnist, cifar10, or an image folder (one sub-folder "
+                   "per class; images are scaled on the shorter side and centre-cropped to 32x32).")  # fmt: skip
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
               show_default=True, help="Where MNIST/CIFAR-10 files are (or are downloaded to).")  # fmt: skip
 @click.option("--download", is_flag=True, help="Download missing MNIST/CIFAR-10 files (checksums verified).")
@@ -103,7 +103,7 @@ def compare_batchnorm_run(  # type: ignore[no-untyped-def]
     from ..train.compare import RUNS
 
     result = compare_batchnorm(model, data, config, out=out, resume=resume, overwrite=overwrite, device=device)
-    for (label, sub), run in zip(RUNS, (result.without, result.with_bn)):
+    for (label, sub), run in zip(RUNS, (result.without, result.with_bn), strict=True):
         files = write_training_outputs(run, data.test, out / sub, title=f"{model} ({label})")
         wrote(run.checkpoint, f"{label} checkpoint")  # type: ignore[arg-type]
         for path in (files.curves, files.samples, files.confusion, files.history_csv, files.history_json):

@@ -50,7 +50,9 @@ class ImageDataset:
         """Float images in [0,1] and labels for the given indices."""
         return self.to_float(self.images[index]), self.labels[index]
 
-    def batches(self, batch_size: int, order: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, order: torch.Tensor | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Iterate over the data in ``order`` (default: stored order) in batches."""
         order = torch.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
@@ -69,9 +71,7 @@ class Splits:
     test: ImageDataset
 
 
-def stratified_split(
-    data: ImageDataset, fractions: Sequence[float], seed: int = 0
-) -> list[ImageDataset]:
+def stratified_split(data: ImageDataset, fractions: Sequence[float], seed: int = 0) -> list[ImageDataset]:
     """Split ``data`` into parts with the same class proportions, deterministically.
 
     Args:

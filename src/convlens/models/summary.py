@@ -85,7 +85,7 @@ class ModelSummary:
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         right = {4, 5, 6}
         fmt = lambda line: "  ".join(  # noqa: E731
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ).rstrip()
         rule = "-" * len(fmt(header))
         out = [f"{self.model_name}: input and output shapes per image, without the batch (C x H x W)"]

@@ -36,8 +36,15 @@ class BatchNormComparison:
 
 
 def compare_batchnorm(
-    name: str, data: Splits, config: TrainConfig | None = None, *, out: str | Path | None = None,
-    progress: bool = True, resume: bool = False, overwrite: bool = False, device: str | torch.device | None = None,
+    name: str,
+    data: Splits,
+    config: TrainConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str | torch.device | None = None,
 ) -> BatchNormComparison:
     """Train ``name`` twice (same seed, same data order): without and with BatchNorm.
 
@@ -54,7 +61,7 @@ def compare_batchnorm(
     """
     config = config or TrainConfig()
     results = []
-    for batchnorm, (label, sub) in zip((False, True), RUNS):
+    for batchnorm, (label, sub) in zip((False, True), RUNS, strict=True):
         torch.manual_seed(config.seed)  # same initial weights for the shared layers' RNG stream
         model = create_model(name, batchnorm=batchnorm, num_classes=len(data.train.classes))
         results.append(fit(model, data, config, out=None if out is None else Path(out) / sub, progress=progress,

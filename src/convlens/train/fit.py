@@ -15,8 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..data.dataset import ImageDataset, Splits, train_val_test
 from .._io import folder_lock, remove_stale_temporaries
+from ..data.dataset import ImageDataset, Splits, train_val_test
 from ..errors import DataFileError, InputError
 from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_model
 from ..models.info import get_info
@@ -253,8 +253,9 @@ def _train(
         history.append(record)
         if progress:
             tqdm.write(
-                f"{prefix}epoch {epoch}/{config.epochs}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2%}"
-                f" | val loss {record.val_loss:.4f} acc {record.val_accuracy:.2%} | {record.seconds:.1f}s"
+                f"{prefix}epoch {epoch}/{config.epochs}: train loss {record.train_loss:.4f} "
+                f"acc {record.train_accuracy:.2%} | val loss {record.val_loss:.4f} acc {record.val_accuracy:.2%} "
+                f"| {record.seconds:.1f}s"
             )
         if ckpt_path is not None:
             save_model(
@@ -278,7 +279,11 @@ def _restore(
     """Load a checkpoint into model and optimizer; returns (next epoch, seconds so far, history)."""
     payload = read_checkpoint(path)
     info = get_info(model)
-    if info is None or payload["model"].get("name") != info.name or payload["model"] != {"name": info.name, **info.options}:
+    if (
+        info is None
+        or payload["model"].get("name") != info.name
+        or payload["model"] != {"name": info.name, **info.options}
+    ):
         raise DataFileError(f"{path} was written for {payload['model']}, not this model; use another --out folder")
     saved = payload.get("config", {})
     for key in ("batch_size", "lr", "weight_decay", "seed", "schedule"):
