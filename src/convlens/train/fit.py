@@ -207,6 +207,8 @@ def _train(
     if isinstance(data, ImageDataset):
         data = train_val_test(data, seed=config.seed)
     device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda: no CUDA GPU is available here; use device='cpu' (--device cpu)")
     ckpt_path = out / CHECKPOINT_NAME if out is not None else None
     prefix = f"[{label}] " if label else ""
     torch.manual_seed(config.seed)
