@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Union
@@ -47,12 +48,23 @@ def check_images(x: object, name: str = "x") -> torch.Tensor:
         raise InputError(f"{name} is an empty batch: pass at least one image")
     if not bool(torch.isfinite(x).all()):
         raise InputError(f"{name} contains NaN or infinite values: clean the input first")
-    _check_range(x, name)
+    check_pixel_range(x, name)
     return x
 
 
-def _check_range(x: torch.Tensor, name: str) -> None:
-    """Refuse 0..255 pixel values; warn about other values outside [0,1] (one min/max pass)."""
+def check_pixel_range(x: torch.Tensor | float, name: str) -> None:
+    """Refuse 0..255 pixel values; warn about other values outside [0,1] (one min/max pass).
+
+    Args:
+        x: images, or one pixel value (a fill colour, a baseline); must be finite.
+        name: the argument's name, used in the message.
+    """
+    if not isinstance(x, torch.Tensor):
+        if not math.isfinite(float(x)):
+            raise InputError(f"{name} must be a finite pixel value in [0,1], got {x}")
+        x = torch.tensor(float(x))
+    if x.numel() == 0:
+        return
     low, high = (float(v) for v in torch.aminmax(x.detach()))
     if low >= 0 and high > 2:
         raise InputError(

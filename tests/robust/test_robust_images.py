@@ -29,6 +29,7 @@ CASES = [
     ("I;16 TIFF", "d.tif", np.full((6, 5), 40000, np.uint16), 40000 / 65535),
     ("I 32-bit signed TIFF", "e.tif", np.full((6, 5), 2**30, np.int32), 2**30 / (2**31 - 1)),
     ("F 32-bit float TIFF", "f.tif", np.full((6, 5), 0.25, np.float32), 0.25),
+    ("F 64-bit float TIFF", "h.tif", np.full((6, 5), 0.75, np.float64), 0.75),
 ]
 
 
@@ -39,6 +40,17 @@ def test_every_mode_decodes_by_its_real_range(tmp_path, what, name, array, value
         t = load_image(path, channels=channels)
         assert t.shape == (channels, 6, 5) and t.dtype == torch.float32
         assert torch.allclose(t, torch.full_like(t, value), atol=1e-6), (what, float(t[0, 0, 0]))
+
+
+def test_unsigned_32_bit_tiff_uses_the_full_unsigned_range(tmp_path):
+    _write(tmp_path, "s.tif", Image.fromarray(np.full((3, 2), 3_000_000_000, np.uint32)))  # PIL writes it signed
+    signed_format = b"\x53\x01\x03\x00\x01\x00\x00\x00\x02\x00"  # tag 339 SampleFormat = 2 (signed)
+    data = (tmp_path / "s.tif").read_bytes()
+    assert data.count(signed_format) == 1
+    (tmp_path / "u.tif").write_bytes(data.replace(signed_format, signed_format[:-2] + b"\x01\x00"))  # unsigned
+    assert torch.allclose(load_image(tmp_path / "u.tif"), torch.tensor(3_000_000_000 / (2**32 - 1)), atol=1e-6)
+    with pytest.raises(DataFileError, match="pixel values from -1.29497e"):  # the signed file holds a negative value
+        load_image(tmp_path / "s.tif")
 
 
 def test_sixteen_bit_and_eight_bit_twins_agree(tmp_path):

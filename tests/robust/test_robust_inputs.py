@@ -58,3 +58,26 @@ def test_an_overflowing_model_is_reported_even_with_finite_weights(test_digits):
 
     with pytest.raises(InputError, match="although its weights are finite"):
         saliency(Huge(), test_digits[0][:2])
+
+
+@pytest.mark.parametrize(
+    ("call", "pattern"),
+    [
+        (lambda m, x: integrated_gradients(m, x, baseline=float("nan"), steps=2), "baseline must be a finite"),
+        (lambda m, x: integrated_gradients(m, x, baseline=255.0, steps=2), "baseline has pixel values up to 255"),
+        (lambda m, x: occlusion(m, x, fill=float("inf")), "fill must be a finite"),
+        (lambda m, x: occlusion(m, x, fill=255), "fill has pixel values up to 255"),
+        (lambda m, x: occlusion(m, x, fill=torch.full((1, 1, 1, 1), 255.0)), "fill has pixel values up to 255"),
+    ],
+)
+def test_fill_values_and_baselines_are_pixels_too(trained_mnist, test_digits, call, pattern):
+    with pytest.raises(InputError, match=pattern):
+        call(trained_mnist, test_digits[0][:2])
+
+
+def test_a_nan_batchnorm_statistic_is_named():
+    torch.manual_seed(0)
+    model = create_model("mnist-cnn", batchnorm=True).eval()
+    model.features[1].running_var[0] = float("nan")
+    with pytest.raises(InputError, match=r"buffer 'features.1.running_var' holds NaN"):
+        grad_cam(model, torch.rand(2, 1, 28, 28))

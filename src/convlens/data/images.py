@@ -95,7 +95,10 @@ def _precise_gray(img: Image.Image, path: Path, top: float) -> Image.Image:
 
     ``top`` is the value of full brightness (1 for float images).
     """
-    values = np.asarray(img).astype(np.float64)
+    arr = np.asarray(img)
+    if top > 2**31 and arr.dtype == np.int32:  # PIL stores unsigned 32-bit TIFF pixels as signed
+        arr = arr.view(np.uint32)
+    values = arr.astype(np.float64)
     if img.mode == "F" and not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())
         raise DataFileError(f"{path} holds {bad} NaN or infinite pixel(s); clean the image first")

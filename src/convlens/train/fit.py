@@ -247,6 +247,12 @@ def _train(
             correct += (logits.detach().argmax(1) == y).sum()
             bar.update(len(y))
         bar.close()
+        if not math.isfinite(float(loss_sum)):
+            raise InputError(
+                f"training diverged in epoch {epoch} (the loss became NaN or infinite, lr {config.lr_at(epoch):g}); "
+                "lower the learning rate (--lr)"
+                + (" and start again with --overwrite" if ckpt_path and ckpt_path.exists() else "")
+            )
         val = evaluate(model, data.val)
         record = EpochRecord(
             epoch, float(loss_sum) / len(train), int(correct) / len(train), val.loss, val.accuracy,
