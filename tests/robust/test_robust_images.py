@@ -156,3 +156,18 @@ def test_batches_share_the_resize_mode(tmp_path):
     b = _write(tmp_path, "b.png", Image.fromarray(np.full((60, 30), 255, np.uint8)))
     batch = load_images([a, b], (16, 16), 1)
     assert batch.shape == (2, 1, 16, 16) and float(batch[0].max()) == 0 and float(batch[1].min()) == 1
+
+
+def test_idx_files_are_read_only_as_far_as_their_header_declares(tmp_path):
+    import gzip
+
+    from convlens.data import read_idx
+
+    header = b"\x00\x00\x08\x03" + struct.pack(">III", 1, 28, 28)
+    with gzip.open(tmp_path / "bomb-idx3-ubyte.gz", "wb") as handle:
+        handle.write(header + bytes(784 + 50_000_000))  # 50 MB of padding behind one digit
+    with pytest.raises(DataFileError, match="truncated or padded"):
+        read_idx(tmp_path / "bomb-idx3-ubyte.gz")
+    (tmp_path / "huge-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + struct.pack(">III", 60000, 28000, 28000))
+    with pytest.raises(DataFileError, match="GB of data, more than any MNIST-format file"):
+        read_idx(tmp_path / "huge-idx3-ubyte")

@@ -137,3 +137,27 @@ def test_compare_batchnorm_labels_runs_and_lists_every_file(tiny_folder, tmp_pat
 def test_wrong_image_size_for_the_model_is_refused_before_training(tiny_folder, tmp_path, capsys):
     assert main(["train", "mnist-cnn", "--dataset", str(tiny_folder), "--out", str(tmp_path / "x")]) != 0
     assert "mnist-cnn takes 1x28x28 images but" in capsys.readouterr().err
+
+
+def test_a_diverging_run_stops_with_advice(tiny_folder, tmp_path):
+    data = train_val_test(load_image_folder(tiny_folder, (32, 32), 3))
+    torch.manual_seed(0)
+    with pytest.raises(InputError, match=r"training diverged in epoch 1 .*lower the learning rate"):
+        fit(
+            create_model("cifar-cnn", num_classes=2), data, TrainConfig(epochs=1, batch_size=4, lr=1e30), progress=False
+        )
+
+
+def test_resuming_a_comparison_interrupted_in_its_second_run(tiny_folder, tmp_path):
+    from convlens.train import compare_batchnorm
+
+    data = train_val_test(load_image_folder(tiny_folder, (32, 32), 3))
+    config = TrainConfig(epochs=1, batch_size=4)
+    with pytest.raises(InputError, match="nothing to resume: neither run"):
+        compare_batchnorm("cifar-cnn", data, config, out=tmp_path, resume=True, progress=False)
+    first = compare_batchnorm("cifar-cnn", data, config, out=tmp_path, progress=False)
+    (tmp_path / "with-batchnorm" / "checkpoint.pt").unlink()  # killed before its first epoch ended
+    again = compare_batchnorm("cifar-cnn", data, config, out=tmp_path, resume=True, progress=False)
+    assert again.without.resumed_from == 1 and again.with_bn.resumed_from == 0
+    for a, b in zip(first.with_bn.model.state_dict().values(), again.with_bn.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # the fresh second run is the run it replaces

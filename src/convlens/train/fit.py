@@ -303,7 +303,8 @@ def _restore(
     if config.schedule == "cosine" and saved.get("epochs") not in (None, config.epochs):
         raise InputError(
             f"{path} follows a cosine schedule over {saved['epochs']} epochs, not {config.epochs} (the learning "
-            f"rate of every epoch depends on that count); resume with --epochs {saved['epochs']} or start a new run"
+            f"rate of every epoch depends on that count); resume with --epochs {saved['epochs']} or start again "
+            "with --overwrite"
         )
     model.load_state_dict(payload["state_dict"])
     optimizer.load_state_dict(payload["optimizer"])
