@@ -56,3 +56,16 @@ def test_pretrained_offline_says_where_to_place_the_file_and_uses_it(tmp_path, m
     torch.save(donor.state_dict(), place)
     loaded = create_model("squeezenet1_1", pretrained=True)  # read from the cache: no network needed
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in donor.state_dict().items())
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_by_every_command(tmp_path, trained_mnist, capsys):
+    import copy
+
+    broken = copy.deepcopy(trained_mnist)
+    with torch.no_grad():
+        broken.classifier[1].weight[0, 0] = float("nan")
+    save_model(broken, tmp_path / "checkpoint.pt", epoch=1)
+    for argv in (["summary", str(tmp_path)], ["layers", str(tmp_path), "--repeats", "1"]):
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "holds NaN or infinite weights (classifier.1.weight)" in err

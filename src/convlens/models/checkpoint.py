@@ -101,6 +101,12 @@ def load_model(spec: str | Path, *, pretrained: bool = False) -> nn.Module:
             model.load_state_dict(payload["state_dict"])
         except RuntimeError as exc:
             raise DataFileError(f"{path}: weights do not fit {name} ({str(exc).splitlines()[0]})") from None
+        bad = next((k for k, v in model.state_dict().items() if v.is_floating_point() and not v.isfinite().all()), None)
+        if bad is not None:
+            raise DataFileError(
+                f"{path} holds NaN or infinite weights ({bad}), so every output would be NaN; the run diverged: "
+                "train again with a lower --lr"
+            )
         info = get_info(model)
         if info is not None:
             attach_info(model, dataclasses.replace(info, weights=f"checkpoint {path}"))
