@@ -135,8 +135,15 @@ def test_compare_batchnorm_labels_runs_and_lists_every_file(tiny_folder, tmp_pat
 
 
 def test_wrong_image_size_for_the_model_is_refused_before_training(tiny_folder, tmp_path, capsys):
-    assert main(["train", "mnist-cnn", "--dataset", str(tiny_folder), "--out", str(tmp_path / "x")]) != 0
-    assert "mnist-cnn takes 1x28x28 images but" in capsys.readouterr().err
+    assert main(["train", "cifar-cnn", "--dataset", "sample", "--out", str(tmp_path / "x")]) != 0
+    assert "cifar-cnn takes 3x32x32 images but MNIST sample train holds 1x28x28 images" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "checkpoint.pt").exists()
+    # an image folder is read at the model's own input size, so any model trains on it
+    assert (
+        main(["train", "mnist-cnn", "--dataset", str(tiny_folder), "--epochs", "1", "--out", str(tmp_path / "m")]) == 0
+    )
+    assert read_checkpoint(tmp_path / "m" / "checkpoint.pt")["model"] == {"name": "mnist-cnn", "batchnorm": False,
+                                                                         "num_classes": 2}  # fmt: skip
 
 
 def test_a_diverging_run_stops_with_advice(tiny_folder, tmp_path):

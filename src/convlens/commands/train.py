@@ -8,19 +8,23 @@ import click
 import torch
 
 from .._io import folder_lock
-from ..data import load_dataset, sample_splits, stratified_split, train_val_test
+from ..data import load_dataset, load_image_folder, sample_splits, stratified_split, train_val_test
 from ..data.dataset import Splits
 from ..errors import InputError
 from ..models import create_model, list_models
-from ..train import TrainConfig, compare_batchnorm, fit, write_training_outputs
+from ..train import BatchNormComparison, TrainConfig, compare_batchnorm, fit, write_training_outputs
 from ..viz import save_png
 from ..viz.training import comparison_figure
 from ._common import TRAIN_OUT, device_option, out_option, prepare_out, resolve_device, wrote
 
 
-def load_splits(dataset: str, root: Path, download: bool, seed: int) -> Splits:
+def load_splits(
+    dataset: str, root: Path, download: bool, seed: int, input_size: tuple[int, int, int] = (3, 32, 32)
+) -> Splits:
     """The train/validation/test parts of a named data set (70/10/20 of ``train`` for the sample and
-    folders; MNIST and CIFAR-10 keep their official test set and hold out 10% for validation)."""
+    folders; MNIST and CIFAR-10 keep their official test set and hold out 10% for validation).
+
+    An image folder is read at ``input_size`` (C, H, W): the model's, so any model can train on it."""
     if dataset == "sample":
         return sample_splits(seed)
     if dataset in ("mnist", "cifar10"):
@@ -28,6 +32,9 @@ def load_splits(dataset: str, root: Path, download: bool, seed: int) -> Splits:
         test = load_dataset(dataset, root, "test", download)
         val, rest = stratified_split(train, [0.1], seed)
         return Splits(rest, val, test)
+    if Path(dataset).is_dir():
+        channels, height, width = input_size
+        return train_val_test(load_image_folder(dataset, (height, width), channels), seed=seed)
     return train_val_test(load_dataset(dataset, root), seed=seed)
 
 
@@ -35,7 +42,8 @@ def load_splits(dataset: str, root: Path, download: bool, seed: int) -> Splits:
 @click.argument("model", type=click.Choice(list_models(), case_sensitive=False), default="mnist-cnn")
 @click.option("--dataset", default="sample", show_default=True,
               help="sample (bundled MNIST digits, offline), mnist, cifar10, or an image folder (one sub-folder "
-                   "per class; images are scaled on the shorter side and centre-cropped to 32x32).")  # fmt: skip
+                   "per class; images are scaled on the shorter side and centre-cropped to the model's "
+                   "input size).")  # fmt: skip
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
               show_default=True, help="Where MNIST/CIFAR-10 files are (or are downloaded to).")  # fmt: skip
 @click.option("--download", is_flag=True, help="Download missing MNIST/CIFAR-10 files (checksums verified).")
@@ -62,8 +70,9 @@ def command(model: str, dataset: str, data_root: Path, download: bool, epochs: i
     if resume and overwrite:
         raise InputError("--resume and --overwrite exclude each other: continue the run or replace it")
     with folder_lock(prepare_out(out)):
-        data = load_splits(dataset, data_root, download, seed)
-        _check_fits(model, data)
+        size = _input_size(model)
+        data = load_splits(dataset, data_root, download, seed, size)
+        _check_fits(model, size, data)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
         click.echo(f"training {model} on {data.train.name}: {len(data.train)} train, {len(data.val)} validation, "
                    f"{len(data.test)} test images")  # fmt: skip
@@ -81,24 +90,27 @@ def command(model: str, dataset: str, data_root: Path, download: bool, epochs: i
         wrote(path)
 
 
-def _check_fits(model: str, data: Splits) -> None:
-    """The data's image size must be the model's input size (before any training starts)."""
+def _input_size(model: str) -> tuple[int, int, int]:
+    """The (C, H, W) input size of a registered model."""
     from ..models import get_info
 
     info = get_info(create_model(model))
-    want = None if info is None else tuple(info.input_size)
+    return (3, 32, 32) if info is None else tuple(info.input_size)  # type: ignore[return-value]
+
+
+def _check_fits(model: str, want: tuple[int, int, int], data: Splits) -> None:
+    """The data's image size must be the model's input size (before any training starts)."""
     have = tuple(data.train.image_size)
-    if want is not None and want != have:
-        shape = "x".join(map(str, have))
+    if want != have:
         raise InputError(
-            f"{model} takes {'x'.join(map(str, want))} images but {data.train.name} holds {shape} images; "
-            "pick a model for this data (mnist-cnn: 1x28x28, cifar-cnn: 3x32x32)"
+            f"{model} takes {'x'.join(map(str, want))} images but {data.train.name} holds "
+            f"{'x'.join(map(str, have))} images; pick a model for this data (mnist-cnn: 1x28x28, cifar-cnn: 3x32x32)"
         )
 
 
-def compare_batchnorm_run(  # type: ignore[no-untyped-def]
+def compare_batchnorm_run(
     model: str, data: Splits, config: TrainConfig, out: Path, resume: bool, overwrite: bool, device: torch.device
-):
+) -> BatchNormComparison:
     """Both runs, their outputs, and a side-by-side figure; prints every file written."""
     from ..train.compare import RUNS
 
