@@ -70,17 +70,21 @@ def test_train_writes_everything_and_resumes(tmp_path, capsys):
     assert "test accuracy" in text and f"wrote checkpoint {out / 'checkpoint.pt'}" in text
     for name in ("checkpoint.pt", "curves.png", "test_samples.png", "confusion.png", "history.csv", "history.json"):
         assert (out / name).is_file(), name
-    assert main(["train", "mnist-cnn", "--epochs", "2", "--resume", "--out", str(out)]) == 0
+    assert main(["train", "mnist-cnn", "--epochs", "2", "--resume", "--out", str(out)]) == 2  # another schedule
+    assert "cosine schedule over 1 epochs, not 2" in capsys.readouterr().err
+    assert main(["train", "mnist-cnn", "--epochs", "1", "--resume", "--out", str(out)]) == 0
+    assert "epoch 1 of 1 done, nothing left to train" in capsys.readouterr().out
     history = json.loads((out / "history.json").read_text())["history"]
-    assert [h["epoch"] for h in history] == [1, 2]
+    assert [h["epoch"] for h in history] == [1]
 
 
 def test_train_compare_batchnorm(tmp_path, capsys):
     assert main(["train", "mnist-cnn", "--compare-batchnorm", "--epochs", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "without BatchNorm" in out and "with BatchNorm" in out
-    assert (tmp_path / "batchnorm.png").is_file()
-    assert (tmp_path / "plain" / "checkpoint.pt").is_file() and (tmp_path / "batchnorm" / "checkpoint.pt").is_file()
+    assert (tmp_path / "comparison.png").is_file()
+    assert (tmp_path / "without-batchnorm" / "checkpoint.pt").is_file()
+    assert (tmp_path / "with-batchnorm" / "checkpoint.pt").is_file()
 
 
 def test_demo_writes_a_self_contained_report(tmp_path, capsys):

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import difflib
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Union
 
 import torch
 from torch import nn
 
-from .errors import InputError, UnknownNameError
+from .errors import ConvlensWarning, InputError, UnknownNameError
 
 Target = Union[None, int, Sequence[int], torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 LayerRef = Union[str, nn.Module, None]
 
 
 def check_images(x: object, name: str = "x") -> torch.Tensor:
-    """Check that ``x`` is a finite float image batch.
+    """Check that ``x`` is a finite float image batch with pixels in [0,1].
+
+    Pixel values that look like 0..255 (non-negative with a maximum above 2) are an error;
+    other values outside [0,1] (images normalized outside the model, noise) are only
+    suspicious and give a :class:`~convlens.errors.ConvlensWarning`.
 
     Args:
         x: the value to check.
@@ -42,7 +48,36 @@ def check_images(x: object, name: str = "x") -> torch.Tensor:
         raise InputError(f"{name} is an empty batch: pass at least one image")
     if not bool(torch.isfinite(x).all()):
         raise InputError(f"{name} contains NaN or infinite values: clean the input first")
+    check_pixel_range(x, name)
     return x
+
+
+def check_pixel_range(x: torch.Tensor | float, name: str) -> None:
+    """Refuse 0..255 pixel values; warn about other values outside [0,1] (one min/max pass).
+
+    Args:
+        x: images, or one pixel value (a fill colour, a baseline); must be finite.
+        name: the argument's name, used in the message.
+    """
+    if not isinstance(x, torch.Tensor):
+        if not math.isfinite(float(x)):
+            raise InputError(f"{name} must be a finite pixel value in [0,1], got {x}")
+        x = torch.tensor(float(x))
+    if x.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(x.detach()))
+    if low >= 0 and high > 2:
+        raise InputError(
+            f"{name} has pixel values up to {high:g}: images must be floats in [0,1] (normalization is "
+            "inside the model); divide 0..255 values by 255"
+        )
+    if low < -1e-3 or high > 1 + 1e-3:
+        warnings.warn(
+            f"{name} has values from {low:.3g} to {high:.3g}, outside [0,1]: convlens models normalize inside, "
+            "so pass unnormalized images in [0,1]",
+            ConvlensWarning,
+            stacklevel=4,
+        )
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -29,6 +29,7 @@ from torch import nn
 from ._checks import check_images, model_device
 from ._hooks import eval_mode
 from ._outputs import OutputSpec, check_output_spec, select_logits
+from .errors import InputError
 
 
 def channels_last(t: torch.Tensor) -> torch.Tensor:
@@ -104,8 +105,31 @@ class ModelRunner:
         return self.model(channels_last(x) if self.fast else x.contiguous())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's logits for ``x``, shape (N, classes)."""
-        return select_logits(self.raw(x), self.output)
+        """The model's logits for ``x``, shape (N, classes).
+
+        Raises:
+            InputError: a score is NaN or infinite (checked on every call: one ``isfinite``
+                over the logits), naming a non-finite parameter when there is one.
+        """
+        logits = select_logits(self.raw(x), self.output)
+        if isinstance(logits, torch.Tensor) and not bool(torch.isfinite(logits.detach()).all()):
+            raise InputError(non_finite_scores_message(self.model))
+        return logits
+
+
+def non_finite_scores_message(model: nn.Module) -> str:
+    """Why a model's scores are not finite, naming the first non-finite parameter or buffer if any."""
+    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, t in named:
+            if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+                return (
+                    f"the model's scores are NaN or infinite because its {kind} {name!r} holds NaN or infinite "
+                    "values; reload or retrain the weights"
+                )
+    return (
+        "the model's scores are NaN or infinite for these images although its weights are finite (an "
+        "overflow?); check the model on this input, e.g. in float32"
+    )
 
 
 def model_dtype(model: nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:
@@ -163,5 +187,5 @@ def input_gradient(scores: torch.Tensor, inputs: torch.Tensor, *, retain_graph: 
 
 __all__ = [
     "ModelRunner", "channels_last", "finish", "gradients_on", "input_gradient", "model_dtype",
-    "outside_inference_mode", "prepare_input",
+    "non_finite_scores_message", "outside_inference_mode", "prepare_input",
 ]  # fmt: skip

@@ -30,3 +30,7 @@ class DownloadError(ConvlensError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ConvlensWarning(UserWarning):
+    """Something is probably wrong but may be intended (e.g. pixel values slightly outside [0,1])."""

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .._checks import Target, target_indices
+from .._checks import Target, check_pixel_range, target_indices
 from .._hooks import activation_size
 from .._runner import (
     ModelRunner,
@@ -169,6 +169,7 @@ def broadcast_like(value: float | torch.Tensor, x: torch.Tensor, name: str) -> t
     if isinstance(value, bool):
         raise InputError(f"{name} must be a number or a tensor, not a bool")
     if isinstance(value, (int, float)):
+        check_pixel_range(value, name)
         return torch.full_like(x, float(value))
     if not isinstance(value, torch.Tensor):
         raise InputError(f"{name} must be a number or a tensor broadcastable to {tuple(x.shape)}")
@@ -181,6 +182,7 @@ def broadcast_like(value: float | torch.Tensor, x: torch.Tensor, name: str) -> t
         ) from None
     if not bool(torch.isfinite(value).all()):
         raise InputError(f"{name} contains NaN or infinite values")
+    check_pixel_range(value, name)
     return value.contiguous()
 
 

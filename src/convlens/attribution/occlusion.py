@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import Target
+from .._checks import Target, check_pixel_range
 from .._hooks import inspecting
 from .._outputs import OutputSpec
 from ..errors import InputError
@@ -107,6 +107,8 @@ def _occluded_scores(
     (rows, cols), win, step = patch_grid((height, width), window, stride)
     scalar_fill = isinstance(fill, (int, float)) and not isinstance(fill, bool)
     fill_images = None if scalar_fill else broadcast_like(fill, xin, "fill")
+    if scalar_fill:
+        check_pixel_range(float(fill), "fill")  # type: ignore[arg-type]
     row_cover = _covers(height, rows, win[0], step[0], xin.device)
     col_cover = _covers(width, cols, win[1], step[1], xin.device)
     with inspecting(model), torch.no_grad():

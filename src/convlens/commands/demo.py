@@ -35,7 +35,8 @@ def command(epochs: int, seed: int, resume: bool, out: Path) -> None:
     model = create_model("mnist-cnn")
     click.echo(f"[1/3] training mnist-cnn on {len(data.train)} real MNIST digits "
                f"({len(data.val)} validation, {len(data.test)} test)")  # fmt: skip
-    result = fit(model, data, TrainConfig(epochs=epochs, seed=seed), out=out / "train", resume=resume)
+    result = fit(model, data, TrainConfig(epochs=epochs, seed=seed), out=out / "train", resume=resume,
+                 overwrite=not resume)
     click.echo(f"      test accuracy {result.test_accuracy:.2%} after {result.seconds:.1f}s")
     files = write_training_outputs(result, data.test, out / "train", title="mnist-cnn on the MNIST sample")
     click.echo("[2/3] building report sections")

@@ -24,29 +24,55 @@ on real test images (the bundled MNIST sample, for 28x28 grey models), the accur
 and the mean inference time of both with the ratio own/default.
 
 \b
-MODEL is a registry name (mnist-cnn, cifar-cnn, squeezenet1_1, ...) or a checkpoint file
-written by `convlens train`. Without --checkpoint a registry model has random weights: the two
-networks must still agree, but their accuracy is chance level.
+MODEL is a registry name (mnist-cnn, cifar-cnn, squeezenet1_1, ...), a checkpoint file or a
+training folder written by `convlens train`. A registry name without --pretrained has random
+weights: the two networks must still agree, but any accuracy is chance level.
 """
 
 
 @click.command("layers", help=HELP)
 @click.argument("model")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Weights to load (a checkpoint written by `convlens train`).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Weights to load (a checkpoint written by `convlens train`).",
+)
 @click.option("--pretrained", is_flag=True, help="Load the published weights (squeezenet; needs a network once).")
-@click.option("--implementation", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
-              help="Which from-scratch convolution the twin uses.")
-@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Real test images for the differences and the accuracy (at most the sample's 1,000).")
-@click.option("--batch", "timing_batch", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Images per timed forward pass.")
-@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Timed forward passes of each network.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: torch's choice).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write the figures as JSON to this folder (created if missing).")
+@click.option(
+    "--implementation",
+    type=click.Choice(["fast", "reference"]),
+    default="fast",
+    show_default=True,
+    help="Which from-scratch convolution the twin uses.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Real test images for the differences and the accuracy (at most the sample's 1,000).",
+)
+@click.option(
+    "--batch",
+    "timing_batch",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Images per timed forward pass.",
+)
+@click.option(
+    "--repeats", type=click.IntRange(min=1), default=20, show_default=True, help="Timed forward passes of each network."
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: torch's choice)."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures as JSON to this folder (created if missing).",
+)
 def command(
     model: str, checkpoint: Path | None, pretrained: bool, implementation: str, samples: int, timing_batch: int,
     repeats: int, threads: int | None, out: Path | None,
@@ -55,8 +81,9 @@ def command(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    net, weights, notes = _load(model, checkpoint, pretrained)
+    net, weights, untrained = _load(model, checkpoint, pretrained)
     images, labels, data_name, data_note = _real_images(net, samples)
+    notes = [_untrained_note(model, labels is not None)] if untrained else []
     result = compare_layers(
         net, images, labels, implementation=implementation, timing_batch=timing_batch, repeats=repeats,
         data_name=data_name, weights=weights, notes=tuple(notes + data_note),
@@ -69,36 +96,45 @@ def command(
         wrote(path, "figures")
 
 
-def _load(spec: str, checkpoint: Path | None, pretrained: bool) -> tuple[nn.Module, str, list[str]]:
-    """The model, a description of its weights, and notes for the reader."""
-    from ..models import get_info, load_model
+def _load(spec: str, checkpoint: Path | None, pretrained: bool) -> tuple[nn.Module, str, bool]:
+    """The model (name, checkpoint file or training folder), a description of its weights, and
+    whether they are untrained."""
+    from ..models import get_info
+    from ._common import load_cli_model
 
     if checkpoint is not None:
         if pretrained:
             raise InputError("--checkpoint and --pretrained exclude each other; pass one of them")
-        net = load_model(checkpoint)
+        net = load_cli_model(str(checkpoint)).model
         info = get_info(net)
         name = info.name if info is not None else "?"
         if spec != name and Path(spec) != checkpoint:
             raise InputError(
                 f"{checkpoint} holds a {name} model, not {spec}; run `convlens layers {name} --checkpoint {checkpoint}`"
             )
-        return net, f"checkpoint {checkpoint}", []
-    net = load_model(spec, pretrained=pretrained)
-    if pretrained:
-        return net, "published pretrained weights", []
-    if Path(spec).suffix in {".pt", ".pth", ".ckpt"}:
-        return net, f"checkpoint {spec}", []
-    note = (
-        "the weights are untrained (random initialisation), so both accuracies are chance level; the two "
-        "networks must still agree. Pass --checkpoint PATH (written by `convlens train`) for real accuracy."
-    )
-    return net, "untrained (random initialisation)", [note]
+        return net, f"checkpoint {checkpoint}", False
+    loaded = load_cli_model(spec, pretrained=pretrained)
+    if loaded.warning:
+        return loaded.model, "untrained (random initialisation)", True
+    return loaded.model, "published pretrained weights" if pretrained else f"checkpoint {loaded.label}", False
 
 
-def _real_images(
-    net: nn.Module, samples: int
-) -> tuple[torch.Tensor | None, torch.Tensor | None, str, list[str]]:
+def _untrained_note(spec: str, with_accuracy: bool) -> str:
+    """What random weights mean for the figures, and how to get real ones for this model."""
+    from ..models import list_models
+    from ..models.registry import _entry
+
+    published = spec in list_models() and _entry(spec).weights_url is not None
+    how = "Pass --pretrained for the published weights." if published else (
+        f"Pass a checkpoint or training folder written by `convlens train {spec}` for real accuracy."
+    )  # fmt: skip
+    if with_accuracy:
+        return f"the weights are untrained (random initialisation), so both accuracies are chance level; the two " \
+            f"networks must still agree. {how}"  # fmt: skip
+    return f"the weights are untrained (random initialisation); the two networks must still agree. {how}"
+
+
+def _real_images(net: nn.Module, samples: int) -> tuple[torch.Tensor | None, torch.Tensor | None, str, list[str]]:
     """Real test images that fit the model: the bundled MNIST sample for 28x28 grey models."""
     from ..models import get_info
 

@@ -50,7 +50,9 @@ class ImageDataset:
         """Float images in [0,1] and labels for the given indices."""
         return self.to_float(self.images[index]), self.labels[index]
 
-    def batches(self, batch_size: int, order: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, order: torch.Tensor | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Iterate over the data in ``order`` (default: stored order) in batches."""
         order = torch.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
@@ -69,9 +71,7 @@ class Splits:
     test: ImageDataset
 
 
-def stratified_split(
-    data: ImageDataset, fractions: Sequence[float], seed: int = 0
-) -> list[ImageDataset]:
+def stratified_split(data: ImageDataset, fractions: Sequence[float], seed: int = 0) -> list[ImageDataset]:
     """Split ``data`` into parts with the same class proportions, deterministically.
 
     Args:
@@ -80,7 +80,8 @@ def stratified_split(
         seed: the shuffling seed (same seed, same split, on every machine).
 
     Returns:
-        ``len(fractions) + 1`` data sets.
+        ``len(fractions) + 1`` data sets, each in a seeded random order (so that its first
+        images are of mixed classes, not all of the first class).
     """
     if any(f <= 0 for f in fractions) or sum(fractions) >= 1:
         raise InputError(f"split fractions must be positive and sum to less than 1, got {list(fractions)}")
@@ -97,13 +98,14 @@ def stratified_split(
         parts[-1].append(idx[start:])
     out = []
     for p, chunks in enumerate(parts):
-        index = torch.cat(chunks).sort().values
+        index = torch.cat(chunks)
+        index = index[torch.randperm(len(index), generator=gen)]
         out.append(data.subset(index, f"{data.name}[{p}]"))
     return out
 
 
 def train_val_test(data: ImageDataset, val: float = 0.1, test: float = 0.2, seed: int = 0) -> Splits:
-    """Deterministic stratified train/validation/test split (defaults 70/10/20)."""
+    """Deterministic stratified train/validation/test split (defaults 70/10/20), each part shuffled."""
     test_part, val_part, train_part = stratified_split(data, [test, val], seed)
     return Splits(
         train=train_part.subset(torch.arange(len(train_part)), f"{data.name} train"),

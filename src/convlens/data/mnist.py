@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,10 @@ FILES = {
 _IDX_TYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+MAX_IDX_BYTES = 1 << 30
+"""Largest IDX payload read (1 GiB; MNIST's training images are 47 MB)."""
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Parse an IDX file (optionally gzip-compressed) into an array.
 
@@ -33,24 +38,30 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as handle:
-            raw = handle.read()
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise DataFileError(f"{path} is not an IDX file (bad magic number)")
+            dims = handle.read(4 * head[3])
+            if len(dims) < 4 * head[3]:
+                raise DataFileError(f"{path} is truncated inside its header")
+            shape = struct.unpack(f">{head[3]}I", dims)
+            dtype = np.dtype(_IDX_TYPES[head[2]])
+            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if expected > MAX_IDX_BYTES:
+                raise DataFileError(
+                    f"{path} declares {expected / 1e9:.1f} GB of data, more than any MNIST-format file; "
+                    "it is not an MNIST file (delete it and download again)"
+                )
+            data = handle.read(expected + 1)  # never more than the header declares (a gzip bomb stops here)
     except FileNotFoundError:
         raise DataFileError(f"{path} does not exist") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataFileError(f"{path} is corrupt or truncated ({exc}); delete it and download again") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataFileError(f"{path} is not an IDX file (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataFileError(f"{path} is truncated inside its header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise DataFileError(
-            f"{path} is truncated or padded: header says {shape} ({expected} bytes), file has {len(raw) - header}"
-        )
+    header = 4 + 4 * len(shape)
+    if len(data) != expected:
+        size = "more" if len(data) > expected else len(data)
+        raise DataFileError(f"{path} is truncated or padded: header says {shape} ({expected} bytes), file has {size}")
+    raw = head + dims + data
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 

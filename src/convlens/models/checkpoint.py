@@ -133,6 +133,12 @@ def load_model(spec: str | Path, *, pretrained: bool = False) -> nn.Module:
         result = model.load_state_dict(payload["state_dict"], strict=False) if _shapes_fit(model, payload) else None
         if result is None or result.missing_keys or result.unexpected_keys:
             raise DataFileError(f"{path}: the weights do not fit {name} ({_mismatch(model, payload['state_dict'])})")
+        bad = next((k for k, v in model.state_dict().items() if v.is_floating_point() and not v.isfinite().all()), None)
+        if bad is not None:
+            raise DataFileError(
+                f"{path} holds NaN or infinite weights ({bad}), so every output would be NaN; the run diverged: "
+                "train again with a lower --lr"
+            )
         info = get_info(model)
         if info is not None:
             attach_info(model, dataclasses.replace(info, weights=f"checkpoint {path}"))

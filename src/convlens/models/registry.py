@@ -112,8 +112,10 @@ def create_model(
         name: a name from :func:`list_models`, or ``torchvision.NAME`` / ``timm.NAME``.
         num_classes: number of outputs; default the data set the model was designed for.
         batchnorm: add BatchNorm after each convolution (small CNNs only).
-        pretrained: download and load the published weights (checksum verified).
-        weights_url: override the download address (``file://`` works, for offline mirrors).
+        pretrained: load the published weights: from torch hub's cache when the file is there
+            (see :func:`cached_weights_path`; copy a downloaded file there to work offline),
+            else downloaded (checksum verified).
+        weights_url: override the download address (``file:///path/name-HASH.pth`` reads a local copy).
         model_dir: where downloaded weights are cached (default: torch hub's cache).
         progress: show a download progress bar.
 
@@ -163,4 +165,19 @@ def _download_state_dict(url: str, model_dir: str | Path | None, progress: bool)
             raise DownloadError(f"weights from {url} failed the checksum; delete the cached file and retry") from None
         raise DataFileError(f"cannot read weights from {url}: {exc}") from None
     except OSError as exc:
-        raise DownloadError(f"cannot download {url} ({exc}); check the network or pass weights_url") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DownloadError(
+            f"cannot download {url} ({reason}); offline, download that file on another machine and place it at "
+            f"{cached_weights_path(url, model_dir)} (torch hub's cache; TORCH_HOME moves it)"
+        ) from None
+
+
+def cached_weights_path(url: str, model_dir: str | Path | None = None) -> Path:
+    """Where ``pretrained=True`` looks for the weight file of ``url`` before downloading it.
+
+    Placing a downloaded copy there (file name unchanged) makes ``pretrained=True`` work offline.
+    """
+    from urllib.parse import urlparse
+
+    folder = Path(model_dir) if model_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    return folder / Path(urlparse(url).path).name

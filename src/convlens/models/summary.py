@@ -25,8 +25,9 @@ class LayerRow:
         name: ``named_modules()`` name.
         type: class name (``"Conv2d"``).
         kind: ``"conv"``, ``"fc"`` or ``"other"``.
-        input_shape: shape of the first input, batch dimension included (batch 1).
-        output_shape: shape of the output, batch dimension included.
+        input_shape: shape of the first input, batch dimension included (batch 1); the text
+            table and CSV show it without the batch (:func:`format_shape`).
+        output_shape: shape of the output, batch dimension included (shown without it).
         params: parameters owned by this module (counted once even if it is called twice).
         neurons: output units, for conv and fully connected layers (0 for others).
         mult_adds: multiply-accumulate operations for one image.
@@ -77,23 +78,24 @@ class ModelSummary:
         """A fixed-width text table followed by the totals."""
         header = ("layer", "type", "input", "output", "params", "neurons", "mult-adds")
         lines = [header] + [
-            (r.name, r.type, _shape(r.input_shape), _shape(r.output_shape), f"{r.params:,}",
+            (r.name, r.type, format_shape(r.input_shape), format_shape(r.output_shape), f"{r.params:,}",
              f"{r.neurons:,}" if r.neurons else "", f"{r.mult_adds:,}" if r.mult_adds else "")
             for r in self.rows
         ]  # fmt: skip
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         right = {4, 5, 6}
         fmt = lambda line: "  ".join(  # noqa: E731
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ).rstrip()
         rule = "-" * len(fmt(header))
-        out = [fmt(header), rule, *map(fmt, lines[1:]), rule]
+        out = [f"{self.model_name}: input and output shapes per image, without the batch (C x H x W)"]
+        out += [fmt(header), rule, *map(fmt, lines[1:]), rule]
         out += [
             f"parameters: {self.total_params:,} total = {self.conv_params:,} conv + {self.fc_params:,} "
             f"fully connected + {self.other_params:,} other ({self.trainable_params:,} trainable)",
             f"neurons:    {self.total_neurons:,} total = {self.conv_neurons:,} conv + "
             f"{self.fc_neurons:,} fully connected",
-            f"mult-adds:  {self.mult_adds:,} per image of size {_shape(self.input_size)}",
+            f"mult-adds:  {self.mult_adds:,} per image of size {format_shape(self.input_size, batch=False)}",
         ]
         return "\n".join(out)
 
@@ -112,15 +114,22 @@ class ModelSummary:
         writer = csv.writer(buf)
         writer.writerow(["name", "type", "kind", "input_shape", "output_shape", "params", "neurons", "mult_adds"])
         for r in self.rows:
-            writer.writerow([r.name, r.type, r.kind, _shape(r.input_shape), _shape(r.output_shape),
+            writer.writerow([r.name, r.type, r.kind, format_shape(r.input_shape), format_shape(r.output_shape),
                              r.params, r.neurons, r.mult_adds])  # fmt: skip
         if path is not None:
             Path(path).write_text(buf.getvalue(), encoding="utf-8")
         return buf.getvalue()
 
 
-def _shape(shape: Sequence[int]) -> str:
-    return "x".join(str(s) for s in shape)
+def format_shape(shape: Sequence[int], batch: bool = True) -> str:
+    """``"1x28x28"``: a shape as the summary shows it everywhere, per image (without the batch).
+
+    Args:
+        shape: the shape; its first entry is the batch unless ``batch=False``.
+        batch: whether ``shape`` starts with a batch dimension (dropped).
+    """
+    per_image = tuple(shape[1:]) if batch and len(shape) > 1 else tuple(shape)
+    return "x".join(str(s) for s in per_image)
 
 
 def _kind(module: nn.Module) -> str:

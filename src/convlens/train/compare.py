@@ -8,8 +8,13 @@ from pathlib import Path
 import torch
 
 from ..data.dataset import Splits
+from ..errors import InputError
 from ..models import create_model
+from ..models.checkpoint import CHECKPOINT_NAME
 from .fit import FitResult, TrainConfig, fit
+
+RUNS = (("without BatchNorm", "without-batchnorm"), ("with BatchNorm", "with-batchnorm"))
+"""(label, sub-folder) of the two runs, in the order they are trained."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,15 @@ class BatchNormComparison:
 
 
 def compare_batchnorm(
-    name: str, data: Splits, config: TrainConfig | None = None, *, out: str | Path | None = None,
-    progress: bool = True, resume: bool = False, device: str | None = None,
+    name: str,
+    data: Splits,
+    config: TrainConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str | torch.device | None = None,
 ) -> BatchNormComparison:
     """Train ``name`` twice (same seed, same data order): without and with BatchNorm.
 
@@ -42,17 +54,23 @@ def compare_batchnorm(
         name: a registered model with a BatchNorm option (``mnist-cnn``, ``cifar-cnn``).
         data: train/validation/test parts.
         config: shared settings.
-        out: checkpoints go to ``out/plain`` and ``out/batchnorm``.
-        progress, resume, device: as for :func:`convlens.train.fit`.
+        out: checkpoints go to ``out/without-batchnorm`` and ``out/with-batchnorm``.
+        progress, resume, overwrite, device: as for :func:`convlens.train.fit`; progress lines
+            are labelled with the run. With ``resume`` a run that had not finished its first
+            epoch when the comparison was interrupted starts afresh.
 
     Returns:
         Both :class:`FitResult` objects; training time and test accuracy of each.
     """
     config = config or TrainConfig()
+    folders = [None if out is None else Path(out) / sub for _, sub in RUNS]
+    started = [f is not None and (f / CHECKPOINT_NAME).exists() for f in folders]
+    if resume and not any(started):
+        raise InputError(f"nothing to resume: neither run in {out} has a checkpoint yet; drop --resume")
     results = []
-    for batchnorm, sub in ((False, "plain"), (True, "batchnorm")):
+    for batchnorm, (label, _), folder, begun in zip((False, True), RUNS, folders, started, strict=True):
         torch.manual_seed(config.seed)  # same initial weights for the shared layers' RNG stream
         model = create_model(name, batchnorm=batchnorm, num_classes=len(data.train.classes))
-        results.append(fit(model, data, config, out=None if out is None else Path(out) / sub,
-                           progress=progress, resume=resume, device=device))  # fmt: skip
+        results.append(fit(model, data, config, out=folder, progress=progress,
+                           resume=resume and begun, overwrite=overwrite, device=device, label=label))  # fmt: skip
     return BatchNormComparison(*results)

@@ -15,12 +15,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from .._io import folder_lock, remove_stale_temporaries
 from ..data.dataset import ImageDataset, Splits, train_val_test
 from ..errors import DataFileError, InputError
 from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_model
 from ..models.info import get_info
 from .evaluate import Evaluation, evaluate
-
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+RUN_FILES = (CHECKPOINT_NAME, "curves.png", "test_samples.png", "confusion.png", "history.csv", "history.json")
+"""What one training run writes into its folder (``--overwrite`` removes these before starting)."""
+
+
 def fit(
     model: nn.Module,
     data: Splits | ImageDataset,
@@ -112,19 +116,30 @@ def fit(
     *,
     out: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     device: str | torch.device | None = None,
     progress: bool = True,
+    label: str = "",
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
 ) -> FitResult:
     """Train ``model`` in place with Adam and cross-entropy; evaluate on the test part at the end.
 
-    The learning rate follows ``config.schedule`` (cosine decay by default) and depends only
-    on the epoch number.
+    The learning rate follows ``config.schedule`` (cosine decay over ``config.epochs`` by
+    default) and depends only on the epoch number.
 
     Every epoch a checkpoint (model, optimizer, epoch, history, RNG state) is written
     atomically to ``out/checkpoint.pt``. With ``resume=True`` an interrupted run continues from
     its last finished epoch and ends with exactly the weights an uninterrupted run would have
     (on the CPU; shuffling depends only on the seed and the epoch number).
+
+    The output folder is protected: while ``fit`` runs it holds a lock on ``out`` (a second
+    process is refused), removes temporary files that a killed run left there, and refuses
+    to start over a folder that already holds a run unless ``resume`` or ``overwrite`` says
+    what to do with it. Ctrl-C (``KeyboardInterrupt``) propagates after the last finished
+    epoch's checkpoint is safely on disk.
+
+    The initial weights are the model's: for the same weights on every run, call
+    ``torch.manual_seed(seed)`` before creating the model (``convlens train --seed`` does).
 
     Args:
         model: a model from :func:`convlens.models.create_model` (needed for checkpoints) or any
@@ -133,29 +148,80 @@ def fit(
             (stratified, seeded with ``config.seed``).
         config: epochs, batch size, learning rate, weight decay, seed.
         out: folder for the checkpoint; ``None`` writes nothing.
-        resume: continue from ``out/checkpoint.pt`` if it exists.
+        resume: continue the run in ``out`` (its checkpoint must exist, and the settings, epochs
+            included for the cosine schedule, must match).
+        overwrite: delete the run in ``out`` (:data:`RUN_FILES`) and start afresh.
         device: default CUDA when available, else CPU.
-        progress: show a progress bar per epoch.
+        progress: show a progress bar per epoch and one line per finished epoch.
+        label: prefix of the progress lines (e.g. ``"with BatchNorm"`` when two runs alternate).
         on_epoch_end: called after each epoch's checkpoint is written.
 
     Returns:
         A :class:`FitResult`.
+
+    Raises:
+        InputError: ``out`` holds a run and neither ``resume`` nor ``overwrite`` is given,
+            ``resume`` finds nothing to resume or different settings, or ``out`` is in use.
     """
     config = config or TrainConfig()
+    if resume and overwrite:
+        raise InputError("resume and overwrite exclude each other: continue the run or replace it, not both")
+    if out is None:
+        if resume:
+            raise InputError("resume needs the folder of the run to continue (out=..., --out)")
+        return _train(model, data, config, None, False, device, progress, label, on_epoch_end)
+    if get_info(model) is None:
+        raise InputError("checkpoints need a model from convlens.models.create_model; pass out=None")
+    with folder_lock(out):
+        remove_stale_temporaries(out)
+        _check_run_folder(Path(out), resume, overwrite)
+        return _train(model, data, config, Path(out), resume, device, progress, label, on_epoch_end)
+
+
+def _check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix two runs in one folder: resume needs a run, a plain start needs none."""
+    ckpt = out / CHECKPOINT_NAME
+    if resume and not ckpt.exists():
+        raise InputError(f"nothing to resume: {out} holds no {CHECKPOINT_NAME}; drop --resume to start a new run")
+    if overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    elif not resume and ckpt.exists():
+        try:
+            payload = read_checkpoint(ckpt)
+            done = f"{payload.get('epoch', '?')} of {payload.get('config', {}).get('epochs', '?')} epochs"
+        except DataFileError:
+            done = "unreadable"
+        raise InputError(
+            f"{out} already holds a training run ({CHECKPOINT_NAME}, {done}); continue it with --resume, "
+            "replace it with --overwrite (resume=True / overwrite=True in Python), or choose another --out folder"
+        )
+
+
+def _train(
+    model: nn.Module, data: Splits | ImageDataset, config: TrainConfig, out: Path | None, resume: bool,
+    device: str | torch.device | None, progress: bool, label: str,
+    on_epoch_end: Callable[[EpochRecord], None] | None,
+) -> FitResult:  # fmt: skip
+    """The training loop of :func:`fit`, once the output folder is settled."""
     if isinstance(data, ImageDataset):
         data = train_val_test(data, seed=config.seed)
     device = torch.device(device) if device is not None else default_device()
-    if out is not None and get_info(model) is None:
-        raise InputError("checkpoints need a model from convlens.models.create_model; pass out=None")
-    ckpt_path = Path(out) / CHECKPOINT_NAME if out is not None else None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda: no CUDA GPU is available here; use device='cpu' (--device cpu)")
+    ckpt_path = out / CHECKPOINT_NAME if out is not None else None
+    prefix = f"[{label}] " if label else ""
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: list[EpochRecord] = []
     start_epoch, previous_seconds = 1, 0.0
-    if resume and ckpt_path is not None and ckpt_path.exists():
+    if resume and ckpt_path is not None:
         start_epoch, previous_seconds, history = _restore(ckpt_path, model, optimizer, config, device)
+        if progress:
+            left = "nothing left to train" if start_epoch > config.epochs else f"continuing with epoch {start_epoch}"
+            tqdm.write(f"{prefix}resuming {ckpt_path}: epoch {start_epoch - 1} of {config.epochs} done, {left}")
     resumed_from = start_epoch - 1
 
     train = data.train
@@ -168,7 +234,7 @@ def fit(
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         order = _epoch_order(len(train), config.seed, epoch)
-        bar = tqdm(total=len(train), desc=f"epoch {epoch}/{config.epochs}", unit="img",
+        bar = tqdm(total=len(train), desc=f"{prefix}epoch {epoch}/{config.epochs}", unit="img",
                    disable=not progress, leave=False, mininterval=0.5)  # fmt: skip
         for x, y in train.batches(config.batch_size, order):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -181,6 +247,12 @@ def fit(
             correct += (logits.detach().argmax(1) == y).sum()
             bar.update(len(y))
         bar.close()
+        if not math.isfinite(float(loss_sum)):
+            raise InputError(
+                f"training diverged in epoch {epoch} (the loss became NaN or infinite, lr {config.lr_at(epoch):g}); "
+                "lower the learning rate (--lr)"
+                + (" and start again with --overwrite" if ckpt_path and ckpt_path.exists() else "")
+            )
         val = evaluate(model, data.val)
         record = EpochRecord(
             epoch, float(loss_sum) / len(train), int(correct) / len(train), val.loss, val.accuracy,
@@ -189,8 +261,9 @@ def fit(
         history.append(record)
         if progress:
             tqdm.write(
-                f"epoch {epoch}/{config.epochs}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2%}"
-                f" | val loss {record.val_loss:.4f} acc {record.val_accuracy:.2%} | {record.seconds:.1f}s"
+                f"{prefix}epoch {epoch}/{config.epochs}: train loss {record.train_loss:.4f} "
+                f"acc {record.train_accuracy:.2%} | val loss {record.val_loss:.4f} acc {record.val_accuracy:.2%} "
+                f"| {record.seconds:.1f}s"
             )
         if ckpt_path is not None:
             save_model(
@@ -214,7 +287,11 @@ def _restore(
     """Load a checkpoint into model and optimizer; returns (next epoch, seconds so far, history)."""
     payload = read_checkpoint(path)
     info = get_info(model)
-    if info is None or payload["model"].get("name") != info.name or payload["model"] != {"name": info.name, **info.options}:
+    if (
+        info is None
+        or payload["model"].get("name") != info.name
+        or payload["model"] != {"name": info.name, **info.options}
+    ):
         raise DataFileError(f"{path} was written for {payload['model']}, not this model; use another --out folder")
     saved = payload.get("config", {})
     for key in ("batch_size", "lr", "weight_decay", "seed", "schedule"):
@@ -223,6 +300,12 @@ def _restore(
                 f"{path} was trained with {key}={saved.get(key)}, not {getattr(config, key)}; "
                 "resume with the same settings or use another --out folder"
             )
+    if config.schedule == "cosine" and saved.get("epochs") not in (None, config.epochs):
+        raise InputError(
+            f"{path} follows a cosine schedule over {saved['epochs']} epochs, not {config.epochs} (the learning "
+            f"rate of every epoch depends on that count); resume with --epochs {saved['epochs']} or start again "
+            "with --overwrite"
+        )
     model.load_state_dict(payload["state_dict"])
     optimizer.load_state_dict(payload["optimizer"])
     for state in optimizer.state.values():
