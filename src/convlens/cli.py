@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"convlens: error: {one_line(exc)}", err=True)
         return USAGE_EXIT
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         click.echo("convlens: interrupted; finished work is kept (rerun with --resume where offered)", err=True)
         return 130
     except click.exceptions.UsageError as exc:

@@ -18,7 +18,6 @@ from ._common import (
     device_option,
     load_cli_model,
     out_option,
-    prepare_out,
     split_names,
     wrote,
 )
@@ -136,15 +135,19 @@ def _explain(loaded: LoadedModel, image_paths: Sequence[Path], dataset: str, dat
 
 
 def _write(out: Path, loaded: LoadedModel, sections: list, pictures: list, raw: dict, run_facts: list) -> None:
+    """Build the whole output set in a stage and swap it in: an interrupted run leaves the old set whole."""
+    from .._io import staged_folder
     from ..models.checkpoint import atomic_save
     from ..report.explanations import explain_page
     from ..report.html import write_report
     from ..viz.figures import save_png
 
-    prepare_out(out)
-    for picture in pictures:
-        wrote(save_png(picture.png, out / f"{picture.stem}.png"), "figure")
-    wrote(atomic_save(raw, out / "attributions.pt"), "raw maps")
-    subtitle = loaded.label + (" — RANDOM WEIGHTS" if loaded.warning else "")
-    page = explain_page(sections, run_facts, loaded.warning)
-    wrote(write_report(out / "explain.html", "convlens explain", page, subtitle), "page")
+    with staged_folder(out) as stage:
+        for picture in pictures:
+            save_png(picture.png, stage / f"{picture.stem}.png")
+            wrote(out / f"{picture.stem}.png", "figure")
+        atomic_save(raw, stage / "attributions.pt")
+        wrote(out / "attributions.pt", "raw maps")
+        subtitle = loaded.label + (" — RANDOM WEIGHTS" if loaded.warning else "")
+        write_report(stage / "explain.html", "convlens explain", explain_page(sections, run_facts, loaded.warning), subtitle)
+        wrote(out / "explain.html", "page")
