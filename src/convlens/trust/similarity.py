@@ -174,11 +174,9 @@ def flatten_map(maps: torch.Tensor, *, absolute: bool) -> torch.Tensor:
     """One 2-D map per image: the sum over channels of the map (or of its absolute value).
 
     Shape:
-        ``maps``: (..., C, H, W) per-pixel maps, or (B, rows, cols) grids (read as one channel);
+        ``maps``: (..., C, H, W) (a (B, rows, cols) grid needs its channel: ``grid[:, None]``);
         result: (..., H, W).
     """
-    if maps.dim() == 3:
-        maps = maps[:, None]
     return (maps.abs() if absolute else maps).sum(dim=-3)
 
 
@@ -200,7 +198,7 @@ def map_similarity(a: torch.Tensor, b: torch.Tensor, *, hog_cell: int | None = N
     maps scaled to [0,1] by their maximum (the pictures people look at).
 
     Args:
-        a, b: maps of the same method, broadcastable: (..., C, H, W) or (B, rows, cols).
+        a, b: maps of the same method, broadcastable, (..., C, H, W).
         hog_cell: HOG cell side; default about a seventh of the smaller side (4 for 28×28).
 
     Returns:
