@@ -30,6 +30,17 @@ def signed_methods() -> dict[str, bool]:
     return {s.name: s.signed for s in list_methods("attribution")}
 
 
+Pngs = list[tuple[str, bytes]]
+
+
+def _figure(fig: object, caption: str, name: str, pngs: Pngs | None) -> str:
+    """The figure as embedded HTML; its PNG is also appended to ``pngs`` (for commands that save files)."""
+    png = png_bytes(fig)  # type: ignore[arg-type]
+    if pngs is not None:
+        pngs.append((name, png))
+    return image(png, caption)
+
+
 def _num(value: float, digits: int = 2) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
@@ -37,12 +48,13 @@ def _num(value: float, digits: int = 2) -> str:
 # --------------------------------------------------------------------------- Captum
 
 
-def captum_html(comparison: object, images: int = 3) -> str:
+def captum_html(comparison: object, images: int = 3, pngs: Pngs | None = None) -> str:
     """The comparison with Captum: a table of the differences, the figure, and what was skipped.
 
     Args:
         comparison: a :class:`convlens.trust.CaptumComparison`.
         images: how many images the figure shows.
+        pngs: if given, receives ``(name, png)`` of each figure.
     """
     rows = []
     for r in comparison.rows:  # type: ignore[attr-defined]
@@ -58,12 +70,14 @@ def captum_html(comparison: object, images: int = 3) -> str:
             "max |ours − Captum| / max |Captum|; below 1e-4 the two agree to float32 rounding. SmoothGrad draws "
             "its own noise, so only its mean maps can be compared (their correlation)."
         ),
-        table(("method", "Captum call (equal settings)", "max abs diff", "max rel diff", "verdict"), rows, numeric=(2, 3)),
+        table(
+            ("method", "Captum call (equal settings)", "max abs diff", "max rel diff", "verdict"), rows, numeric=(2, 3)
+        ),
     ]
     if comparison.rows:  # type: ignore[attr-defined]
         fig = captum_figure(comparison, signed_methods(), images=images)
-        parts.append(image(png_bytes(fig), "For each method: our map, Captum's, and their difference on our map's "
-                                           "colour scale (blank = no visible difference)."))  # fmt: skip
+        parts.append(_figure(fig, "For each method: our map, Captum's, and their difference on our map's colour "
+                                  "scale (blank = no visible difference).", "captum", pngs))  # fmt: skip
     if comparison.skipped:  # type: ignore[attr-defined]
         parts.append(paragraph("No Captum counterpart (not compared): " + ", ".join(comparison.skipped) + "."))  # type: ignore[attr-defined]
     return "".join(parts)
@@ -107,8 +121,8 @@ def adebayo_reading(result: object) -> str:
                 text.append(f"{name} changes much less ({_num(score[name])}): this reproduces the paper's finding that "
                             f"{name} is largely insensitive to the model's weights.")  # fmt: skip
             else:
-                text.append(f"{name} changes about as much as saliency or more ({_num(score[name])}): on this model the "
-                            f"paper's finding does NOT reproduce for {name}.")  # fmt: skip
+                text.append(f"{name} changes about as much as saliency or more ({_num(score[name])}): on this model "
+                            f"the paper's finding does NOT reproduce for {name}.")  # fmt: skip
     if "integrated-gradients" in score and score["integrated-gradients"] > 0.8:
         text.append("Integrated gradients stay rank-similar because they are multiplied by the image: every black "
                     "background pixel is exactly zero in every stage, so the digit's outline dominates the ranks "
@@ -116,17 +130,25 @@ def adebayo_reading(result: object) -> str:
     return " ".join(text)
 
 
-def sanity_html(result: object, image_indices: tuple[int, ...] = (0,)) -> str:
-    """Figures, similarity curves, a table and plain reading of a randomization test."""
+def sanity_html(result: object, image_indices: tuple[int, ...] = (0,), pngs: Pngs | None = None) -> str:
+    """Figures, similarity curves, a table and plain reading of a randomization test.
+
+    Args:
+        result: a :class:`convlens.trust.RandomizationResult`.
+        image_indices: the images whose maps are shown stage by stage.
+        pngs: if given, receives ``(name, png)`` of each figure.
+    """
     signed = signed_methods()
     parts = [paragraph(adebayo_reading(result))]
     for i in image_indices:
         fig = randomization_figure(result, signed, image=i)
-        parts.append(image(png_bytes(fig), f"Image {i}: each method's |map| (scaled on its own) as the layers are "
-                                           "re-initialized, from the output down. A trustworthy map turns to noise."))  # fmt: skip
-    parts.append(image(png_bytes(similarity_figure(result, METRICS, METRIC_TITLES)),
-                       "Similarity of each stage's maps to the trained model's, averaged over the images; "
-                       "a falling curve means the method notices that the weights changed."))  # fmt: skip
+        parts.append(_figure(fig, f"Image {i}: each method's |map| (scaled on its own) as the layers are "
+                                  "re-initialized, from the output down. A trustworthy map turns to noise.",
+                             f"{result.mode}-maps-{i}", pngs))  # type: ignore[attr-defined]  # fmt: skip
+    parts.append(_figure(similarity_figure(result, METRICS, METRIC_TITLES),
+                         "Similarity of each stage's maps to the trained model's, averaged over the images; "
+                         "a falling curve means the method notices that the weights changed.",
+                         f"{result.mode}-similarity", pngs))  # type: ignore[attr-defined]  # fmt: skip
     header = ("method", *(f"{METRIC_TITLES[m]}, last stage" for m in METRICS))
     rows = [
         (name, *(_num(float(result.mean_similarity(name, m)[-1])) for m in METRICS))  # type: ignore[attr-defined]
@@ -153,8 +175,13 @@ def data_randomization_html(result: object) -> str:
 # --------------------------------------------------------------------------- faithfulness
 
 
-def faithfulness_html(result: object) -> str:
-    """Deletion/insertion curves with the random-order baseline, and a table of AUCs and drop/increase."""
+def faithfulness_html(result: object, pngs: Pngs | None = None) -> str:
+    """Deletion/insertion curves with the random-order baseline, and a table of AUCs and drop/increase.
+
+    Args:
+        result: a :class:`convlens.trust.MethodsFaithfulness`.
+        pngs: if given, receives ``(name, png)`` of each figure.
+    """
     curves: Mapping[str, object] = result.curves  # type: ignore[attr-defined]
     baseline = result.baseline  # type: ignore[attr-defined]
     base = curves[baseline]
@@ -173,9 +200,24 @@ def faithfulness_html(result: object) -> str:
             "each, every copy in batched forward passes. A faithful map has a low deletion AUC and a high insertion "
             "AUC; the random order (dashed) is what a map that knows nothing scores."
         ),
-        image(png_bytes(faithfulness_figure(curves, baseline)), "Mean deletion and insertion curves per method."),
-        table(("method", "deletion AUC ↓", "insertion AUC ↑", "average drop % ↓", "increase in confidence % ↑",
-               "beats random order on both"), rows, numeric=(1, 2, 3, 4)),  # fmt: skip
+        _figure(
+            faithfulness_figure(curves, baseline),
+            "Mean deletion and insertion curves per method.",
+            "deletion-insertion",
+            pngs,
+        ),
+        table(
+            (
+                "method",
+                "deletion AUC ↓",
+                "insertion AUC ↑",
+                "average drop % ↓",
+                "increase in confidence % ↑",
+                "beats random order on both",
+            ),
+            rows,
+            numeric=(1, 2, 3, 4),
+        ),  # fmt: skip
     ]
     if result.skipped:  # type: ignore[attr-defined]
         parts.append(paragraph("Not ranked (their output is a probability grid, not an importance map): "
@@ -187,8 +229,8 @@ def faithfulness_html(result: object) -> str:
 
 
 def trust_section(
-    model: nn.Module, data: Splits, *, seed: int = 0, captum_images: int = 3, sanity_images: int = 4,
-    faithfulness_images: int = 24, steps: int = 14,
+    model: nn.Module, data: Splits, *, seed: int = 0, captum_images: int = 2, sanity_images: int = 3,
+    faithfulness_images: int = 16, steps: int = 10,
 ) -> Section:  # fmt: skip
     """The demo report's "Can you trust these maps?" section.
 

@@ -33,8 +33,9 @@ from .randomization import (
 from .similarity import METRICS, hog, hog_similarity, map_similarity, spearman, ssim
 
 __all__ = [
-    "CAPTUM_CALLS", "CaptumComparison", "CaptumNotInstalled", "CaptumRow", "DataRandomizationResult",
-    "DeletionInsertion", "DropIncrease", "MethodsFaithfulness", "METRICS", "RandomizationResult", "average_drop_increase",
-    "compare_with_captum", "data_randomization_test", "deletion_insertion", "hog", "hog_similarity",
-    "map_similarity", "methods_faithfulness", "pixel_ranks", "random_maps", "randomizable_layers", "randomization_test", "spearman", "ssim",
+    "CAPTUM_CALLS", "METRICS", "CaptumComparison", "CaptumNotInstalled", "CaptumRow", "DataRandomizationResult",
+    "DeletionInsertion", "DropIncrease", "MethodsFaithfulness", "RandomizationResult", "average_drop_increase",
+    "compare_with_captum", "data_randomization_test", "deletion_insertion", "hog", "hog_similarity", "map_similarity",
+    "methods_faithfulness", "pixel_ranks", "random_maps", "randomizable_layers", "randomization_test", "spearman",
+    "ssim",
 ]  # fmt: skip

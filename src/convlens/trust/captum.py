@@ -55,19 +55,27 @@ def _pair(value: object) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[return-value, arg-type]
 
 
-def _saliency(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None) -> torch.Tensor:
+def _saliency(
+    ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None
+) -> torch.Tensor:
     return ca.Saliency(model).attribute(x, target=t, abs=True).amax(dim=1, keepdim=True)
 
 
-def _guided(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None) -> torch.Tensor:
+def _guided(
+    ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None
+) -> torch.Tensor:
     return ca.GuidedBackprop(model).attribute(x, target=t)
 
 
-def _deconv(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None) -> torch.Tensor:
+def _deconv(
+    ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None
+) -> torch.Tensor:
     return ca.Deconvolution(model).attribute(x, target=t)
 
 
-def _grad_cam(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None) -> torch.Tensor:
+def _grad_cam(
+    ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None
+) -> torch.Tensor:
     heat = ca.LayerGradCam(model, layer).attribute(x, target=t, relu_attributions=True)
     if s.get("upsample", True):
         heat = ca.LayerAttribution.interpolate(heat, tuple(x.shape[-2:]), interpolate_mode=s["interpolation"])
@@ -81,12 +89,16 @@ def _guided_grad_cam(
     return ggc.attribute(x, target=t, interpolate_mode=s["interpolation"])
 
 
-def _integrated(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None) -> torch.Tensor:
+def _integrated(
+    ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None
+) -> torch.Tensor:
     ig = ca.IntegratedGradients(model)
     return ig.attribute(x, baselines=s["baseline"], target=t, n_steps=s["steps"], method=s["method"])
 
 
-def _occlusion(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None) -> torch.Tensor:
+def _occlusion(
+    ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None
+) -> torch.Tensor:
     channels = x.shape[1]
     window, stride = _pair(s["window"]), _pair(s["stride"])
     return ca.Occlusion(model).attribute(
@@ -95,7 +107,9 @@ def _occlusion(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: d
     )  # fmt: skip
 
 
-def _smoothgrad(ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None) -> torch.Tensor:
+def _smoothgrad(
+    ca: Any, model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: dict, layer: nn.Module | None
+) -> torch.Tensor:
     # Captum takes one noise level per input tensor; ours is relative to each image's range,
     # so images that share a level run together.
     sigma = s["noise"] * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))
@@ -117,8 +131,10 @@ CAPTUM_CALLS: dict[str, CaptumCall] = {
     "guided-backprop": CaptumCall(lambda s, _: "GuidedBackprop(model).attribute(x, target)", _guided),
     "deconvnet": CaptumCall(lambda s, _: "Deconvolution(model).attribute(x, target)", _deconv),
     "grad-cam": CaptumCall(
-        lambda s, layer: f"LayerGradCam(model, {layer}).attribute(x, target, relu_attributions=True)"
-        + (f" + LayerAttribution.interpolate({s['interpolation']})" if s.get("upsample", True) else ""),
+        lambda s, layer: (
+            f"LayerGradCam(model, {layer}).attribute(x, target, relu_attributions=True)"
+            + (f" + LayerAttribution.interpolate({s['interpolation']})" if s.get("upsample", True) else "")
+        ),
         _grad_cam,
     ),
     "guided-grad-cam": CaptumCall(
@@ -126,18 +142,24 @@ CAPTUM_CALLS: dict[str, CaptumCall] = {
         _guided_grad_cam,
     ),
     "integrated-gradients": CaptumCall(
-        lambda s, _: f"IntegratedGradients(model).attribute(x, baselines={s['baseline']!r}, target, "
-        f"n_steps={s['steps']}, method='{s['method']}')",
+        lambda s, _: (
+            f"IntegratedGradients(model).attribute(x, baselines={s['baseline']!r}, target, "
+            f"n_steps={s['steps']}, method='{s['method']}')"
+        ),
         _integrated,
     ),
     "occlusion": CaptumCall(
-        lambda s, _: f"Occlusion(model).attribute(x, target, sliding_window_shapes=(C, {_pair(s['window'])}), "
-        f"strides=(C, {_pair(s['stride'])}), baselines={s['fill']!r})",
+        lambda s, _: (
+            f"Occlusion(model).attribute(x, target, sliding_window_shapes=(C, {_pair(s['window'])}), "
+            f"strides=(C, {_pair(s['stride'])}), baselines={s['fill']!r})"
+        ),
         _occlusion,
     ),
     "smoothgrad": CaptumCall(
-        lambda s, _: f"NoiseTunnel(Saliency(model)).attribute(x, nt_type='smoothgrad', nt_samples={s['samples']}, "
-        f"stdevs={s['noise']}·(max-min), target, abs=True), max over channels",
+        lambda s, _: (
+            f"NoiseTunnel(Saliency(model)).attribute(x, nt_type='smoothgrad', nt_samples={s['samples']}, "
+            f"stdevs={s['noise']}·(max-min), target, abs=True), max over channels"
+        ),
         _smoothgrad,
         statistical=True,
     ),
@@ -298,7 +320,9 @@ def compare_with_captum(
         mine = ours[spec.name]
         theirs = theirs.to(device=mine.device, dtype=mine.dtype)
         diff, rel, corr = _compare(mine, theirs)
-        rows.append(CaptumRow(spec.name, call.describe(settings, layer), diff, rel, corr, call.statistical, mine, theirs))
+        rows.append(
+            CaptumRow(spec.name, call.describe(settings, layer), diff, rel, corr, call.statistical, mine, theirs)
+        )
     return CaptumComparison(
         x.detach().clone(), classes.to(x.device), tuple(rows), skipped, layer, str(getattr(captum, "__version__", "?"))
     )

@@ -265,8 +265,6 @@ def average_drop_increase(
     )  # fmt: skip
 
 
-
-
 @dataclass(frozen=True)
 class MethodsFaithfulness:
     """Faithfulness of several methods' maps of one batch, with the random-order baseline.

@@ -108,9 +108,7 @@ def ssim(
     return s.mean(dim=(-2, -1)).reshape(lead)
 
 
-def hog(
-    images: torch.Tensor, *, orientations: int = 9, cell: int = 4, block: int = 2
-) -> torch.Tensor:
+def hog(images: torch.Tensor, *, orientations: int = 9, cell: int = 4, block: int = 2) -> torch.Tensor:
     """Histograms of oriented gradients (Dalal & Triggs 2005) of a stack of one-channel maps.
 
     As ``skimage.feature.hog(image, orientations, pixels_per_cell=(cell, cell),
@@ -160,14 +158,19 @@ def hog(
     return flat.reshape(*lead, -1)
 
 
-def hog_similarity(a: torch.Tensor, b: torch.Tensor, *, orientations: int = 9, cell: int = 4, block: int = 2) -> torch.Tensor:
+def hog_similarity(
+    a: torch.Tensor, b: torch.Tensor, *, orientations: int = 9, cell: int = 4, block: int = 2
+) -> torch.Tensor:
     """Pearson correlation of the HOG features of each pair of maps (as Adebayo et al. 2018).
 
     Shape:
         ``a``, ``b``: (..., H, W), broadcastable; result: (...).
     """
     a, b, _ = _pairs(a, b)
-    return pearson(hog(a, orientations=orientations, cell=cell, block=block), hog(b, orientations=orientations, cell=cell, block=block))
+    return pearson(
+        hog(a, orientations=orientations, cell=cell, block=block),
+        hog(b, orientations=orientations, cell=cell, block=block),
+    )
 
 
 def flatten_map(maps: torch.Tensor, *, absolute: bool) -> torch.Tensor:

@@ -70,7 +70,7 @@ def _mosaic(
     for c, label in enumerate(col_labels):
         ax.text(pad + c * (w + pad) + w / 2, -pad, label, ha="center", va="bottom", fontsize=7)
     ax.set_axis_off()
-    ax.set_title(title, fontsize=9, pad=18)
+    ax.set_title(title, fontsize=9, pad=28)
     return fig
 
 
@@ -159,7 +159,7 @@ def similarity_figure(result: object, metrics: Sequence[str], titles: Mapping[st
     fig = new_figure(3.2 * len(metrics), 3.4)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     xs = np.arange(len(stages))
-    for ax, metric in zip(axes, metrics):
+    for ax, metric in zip(axes, metrics, strict=True):
         for name in result.maps:  # type: ignore[attr-defined]
             ys = result.mean_similarity(name, metric).cpu().numpy()  # type: ignore[attr-defined]
             ax.plot(xs, ys, marker="o", markersize=3, label=name)
@@ -182,13 +182,13 @@ def faithfulness_figure(curves: Mapping[str, object], baseline: str | None = Non
     """
     fig = new_figure(9.0, 3.4)
     axes = fig.subplots(1, 2)
-    for ax, field, better in zip(axes, ("deletion", "insertion"), ("lower", "higher")):
+    for ax, field, better in zip(axes, ("deletion", "insertion"), ("lower", "higher"), strict=True):
         for name, c in curves.items():
             xs = c.fractions.cpu().numpy()  # type: ignore[attr-defined]
             ys = getattr(c, field).mean(dim=0).cpu().numpy()
             auc = float(getattr(c, f"{field}_auc").mean())
             style = {"color": "black", "ls": "--", "lw": 1.5} if name == baseline else {"lw": 1.2}
-            ax.plot(xs, ys, label=f"{name} ({auc:.2f})", **style)  # type: ignore[arg-type]
+            ax.plot(xs, ys, label=f"{name} ({auc:.2f})", **style)
         ax.set_title(f"{field} (AUC in brackets, {better} is better)", fontsize=9)
         ax.set_xlabel(f"fraction of pixels {'removed' if field == 'deletion' else 'inserted'}", fontsize=8)
         ax.set_ylim(0, 1.02)
