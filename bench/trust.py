@@ -113,6 +113,14 @@ def main() -> None:
     lp = per_image_loop(model, x[:4], maps[:4], n).view(4, 2, n + 1)
     err = max(float((lp[:, 0] - ref.deletion).abs().max()), float((lp[:, 1] - ref.insertion).abs().max()))
 
+    if device.type == "cuda":  # the device computes what the CPU computes
+        cpu_model = create_model("mnist-cnn")
+        cpu_model.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
+        on_cpu = deletion_insertion(cpu_model.eval(), x[:16].cpu(), maps[:16].cpu(), steps=n)
+        on_dev = deletion_insertion(model, x[:16], maps[:16], steps=n)
+        gap = float((on_cpu.deletion - on_dev.deletion.cpu()).abs().max())
+        print(f"{device} curves agree with the CPU's to {gap:.1e}")
+
     fns = {"floor": floor, "ours": ours, "loop": loop}
     for fn in fns.values():  # warm-up
         fn()
