@@ -43,6 +43,12 @@ def test_cascading_stages_randomize_from_the_output_down(cascading):
             assert torch.allclose(values[0], torch.ones(4, dtype=values.dtype))  # stage 0 is the original
 
 
+def test_similarity_table_has_a_row_per_method_and_stage(cascading):
+    rows = cascading.table()
+    assert len(rows) == len(METHODS) * 5
+    assert rows[0][:2] == ("saliency", "original") and rows[0][2:] == pytest.approx([1.0] * len(METRICS))
+
+
 def test_randomizing_every_layer_destroys_the_gradient(cascading):
     """The paper's main result for plain gradients: once all layers are random, saliency is unrelated."""
     assert float(cascading.mean_similarity("saliency", "spearman_abs")[-1]) < 0.5

@@ -83,9 +83,18 @@ def captum_html(comparison: object, images: int = 3, pngs: Pngs | None = None) -
     return "".join(parts)
 
 
-def captum_section(comparison: object, title: str = "Compared with Captum") -> Section:
-    """:func:`captum_html` as a section (for ``convlens explain --compare-captum``)."""
-    return Section(title, captum_html(comparison))
+def captum_section(
+    comparison: object, title: str = "Compared with Captum", images: int = 3, pngs: Pngs | None = None
+) -> Section:
+    """:func:`captum_html` as a section (for ``convlens explain --compare-captum``).
+
+    Args:
+        comparison: a :class:`convlens.trust.CaptumComparison`.
+        title: the section title.
+        images: how many images the figure shows (ours, Captum's and the difference for each).
+        pngs: if given, receives ``("captum", png)`` for the figure.
+    """
+    return Section(title, captum_html(comparison, images, pngs))
 
 
 # --------------------------------------------------------------------------- sanity checks

@@ -112,6 +112,15 @@ class RandomizationResult:
         """The similarity averaged over images (images with a constant map left out), (S,)."""
         return self.similarity[method][metric].nanmean(dim=1)
 
+    def table(self) -> list[tuple[object, ...]]:
+        """The similarity table: one row per method and stage, ``(method, stage, *means of METRICS)``."""
+        means = {n: {m: self.mean_similarity(n, m).tolist() for m in METRICS} for n in self.maps}
+        return [
+            (name, stage, *(means[name][m][k] for m in METRICS))
+            for name in self.maps
+            for k, stage in enumerate(self.stages)
+        ]
+
 
 def _similarities(maps: dict[str, torch.Tensor], specs: Sequence[MethodSpec]) -> dict[str, dict[str, torch.Tensor]]:
     """Every stage of every method against stage 0, in one batched call per method.
