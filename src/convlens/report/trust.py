@@ -238,7 +238,7 @@ def faithfulness_html(result: object, pngs: Pngs | None = None) -> str:
 
 
 def trust_section(
-    model: nn.Module, data: Splits, *, seed: int = 0, captum_images: int = 2, sanity_images: int = 3,
+    model: nn.Module, data: Splits, *, seed: int = 0, captum_images: int = 2, sanity_images: int = 6,
     faithfulness_images: int = 16, steps: int = 10,
 ) -> Section:  # fmt: skip
     """The demo report's "Can you trust these maps?" section.
