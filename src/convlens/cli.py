@@ -21,7 +21,7 @@ from .errors import ConvlensError
 
 # Sub-command modules under convlens.commands; each defines ``command`` (a click.Command) or
 # ``build_command()`` (called at each use, for options whose choices come from the registry).
-COMMANDS = ("summary", "train", "layers", "explain", "demo")
+COMMANDS = ("summary", "train", "layers", "explain", "demo", "sanity", "faithfulness")
 
 # File-system errors a user causes on their own paths (anything else is a bug).
 USER_ERRNOS = {

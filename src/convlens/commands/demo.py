@@ -64,4 +64,8 @@ def _later_sections(model: nn.Module, data: Splits, seed: int) -> list[Section]:
     click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
     specs = attribution_methods()
     examples = explain_examples(model, data.test, [s.name for s in specs], n=10, seed=seed)
-    return [layers_section(layers), explanations_section(examples, specs, "the test split", seed)]
+    sections = [layers_section(layers), explanations_section(examples, specs, "the test split", seed)]
+    from ..report.trust import trust_section
+
+    click.echo("      can you trust these maps? Captum, randomization sanity check, deletion/insertion")
+    return sections + [trust_section(model, data)]
