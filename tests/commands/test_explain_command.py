@@ -121,3 +121,31 @@ def test_help_explains_the_model_choice(capsys):
     assert main(["explain", "--help"]) == 0
     text = capsys.readouterr().out
     assert "RANDOM weights" in text and "--dataset" in text and "--out" in text
+
+
+def test_compare_captum_adds_the_comparison_and_its_figure(tmp_path, checkpoint, capsys):
+    out = tmp_path / "out"
+    argv = ["explain", "--model", str(checkpoint), "-n", "1", "--methods", "saliency,grad-cam,occlusion-sensitivity",
+            "--compare-captum", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    html = (out / "explain.html").read_text()
+    assert "Compared with Captum" in html and "LayerGradCam" in html and "agrees" in html
+    assert "DIFFERS" not in html
+    assert (out / "captum.png").read_bytes().startswith(PNG_MAGIC)
+    assert "explained" not in torch.load(out / "attributions.pt", weights_only=True)
+
+
+def test_interrupted_explain_keeps_the_previous_complete_set(tmp_path, checkpoint, monkeypatch):
+    out = tmp_path / "out"
+    assert main(["explain", "--model", str(checkpoint), "-n", "1", "--methods", "saliency", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    import convlens.report.html as html
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(html, "write_report", interrupted)
+    argv = ["explain", "--model", str(checkpoint), "-n", "2", "--methods", "saliency,grad-cam", "--out", str(out)]
+    assert main(argv) == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.stage")] == []

@@ -65,6 +65,8 @@ def build_command() -> click.Command:
     @click.option("-n", "--count", default=10, show_default=True, type=click.IntRange(1, 500),
                   help="With a data set: how many correct and how many misclassified images.")
     @click.option("--seed", default=0, show_default=True, help="Seed of the random pick and of noisy methods.")
+    @click.option("--compare-captum", is_flag=True, help="Also compute every method Captum has with Captum: maps, "
+                  "difference maps and a table of the differences (needs `pip install captum`).")
     @device_option()
     @out_option("explain-output")
     def command(**kw: object) -> int:
@@ -75,7 +77,8 @@ def build_command() -> click.Command:
 
 def run(
     model_spec: str | None, pretrained: bool, image_paths: Sequence[Path], dataset: str | None, data_root: Path,
-    methods: str | None, layer: str | None, target: str | None, count: int, seed: int, device: str, out: Path,
+    methods: str | None, layer: str | None, target: str | None, count: int, seed: int, compare_captum: bool,
+    device: str, out: Path,
 ) -> int:  # fmt: skip
     from .._checks import parse_class
     from .._probe import check_spatial_layer
@@ -100,6 +103,10 @@ def run(
     class_index = None if target is None else parse_class(target, loaded.class_names)
     sections, pictures, raw = _explain(loaded, image_paths, dataset or "sample", data_root, specs, class_index,
                                        options, count, seed)  # fmt: skip
+    if compare_captum:
+        sections.append(_captum(loaded, raw.pop("explained"), [s.name for s in specs], class_index, seed, options,
+                                pictures))  # fmt: skip
+    raw.pop("explained", None)
     run_facts = [("model", loaded.label), ("methods", ", ".join(s.name for s in specs)),
                  ("layer", layer or "default (the last feature map)"), ("target", target or "each image's prediction"),
                  ("seconds", f"{time.perf_counter() - started:.1f}")]  # fmt: skip
@@ -125,13 +132,30 @@ def _explain(loaded: LoadedModel, image_paths: Sequence[Path], dataset: str, dat
         click.echo(f"explaining {len(files.names)} images with {len(names)} methods")
         expl = explain(loaded.model, files.images, names, target=target, progress=_progress, seed=seed, **options)
         sections, pictures = file_sections(expl, specs, files.names, rows=ROWS_PER_FIGURE, warning=warning)
-        return sections, pictures, {"maps": {n: m.cpu() for n, m in expl.maps.items()}, "images": files.names}
+        maps = {n: m.cpu() for n, m in expl.maps.items()}
+        return sections, pictures, {"maps": maps, "images": files.names, "explained": files.images}
     data = read_dataset(dataset, loaded.input_size, data_root)
     click.echo(f"explaining {count} correct and {count} misclassified images of {data.source} with {len(names)} methods")
     ex = explain_examples(loaded.model, data.dataset(loaded.class_names), names, n=count, seed=seed, target=target,
                           progress=_progress, **options)  # fmt: skip
     sections, pictures = example_sections(ex, specs, data.source, seed, warning=warning)
-    return sections, pictures, {"maps": ex.raw()}
+    explained = [e.images for e in (ex.correct, ex.wrong) if e is not None]
+    return sections, pictures, {"maps": ex.raw(), "explained": torch.cat(explained)}
+
+
+def _captum(loaded: LoadedModel, images: torch.Tensor, names: list[str], target: int | None, seed: int,
+            options: dict, pictures: list) -> object:  # fmt: skip
+    """The "Compared with Captum" section; its figure joins the pictures to save."""
+    from ..report.explanations import Picture
+    from ..report.trust import captum_section
+    from ..trust import compare_with_captum
+
+    click.echo(f"comparing with Captum on {len(images)} images")
+    pngs: list[tuple[str, bytes]] = []
+    section = captum_section(compare_with_captum(loaded.model, images, names, target, seed=seed, **options),
+                             images=min(4, len(images)), pngs=pngs)  # fmt: skip
+    pictures += [Picture(name, png, "compared with Captum") for name, png in pngs]
+    return section
 
 
 def _write(out: Path, loaded: LoadedModel, sections: list, pictures: list, raw: dict, run_facts: list) -> None:
