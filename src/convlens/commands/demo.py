@@ -59,4 +59,15 @@ def _later_sections(model: nn.Module, data: Splits) -> list[Section]:
     layers = compare_layers(model, images, labels, data_name="real MNIST test digits",
                             weights="trained in this demo")  # fmt: skip
     click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
-    return [layers_section(layers), explanations_section(model, data.test, n=10)]
+    sections = [layers_section(layers), explanations_section(model, data.test, n=10)]
+    sections += _inspect_sections(model, data)
+    return sections
+
+
+def _inspect_sections(model: nn.Module, data: Splits) -> list[Section]:
+    """Filters and feature maps; what each class looks like (issue 8)."""
+    from ..report.inspect import demo_inspection_section
+    from ..report.synthesis import demo_synthesis_section
+
+    click.echo("      filters, feature maps and activation statistics; class visualizations with every preset")
+    return [demo_inspection_section(model, data), demo_synthesis_section(model, data)]
