@@ -25,7 +25,7 @@ def test_feature_maps_equal_hand_computed_activations_on_mnist_cnn(trained_mnist
         c2 = f[3](p1)
         p2 = f[5](torch.relu(c2))
     assert list(maps) == ["features.0", "features.2", "features.3", "features.5"]  # every conv and pool, in order
-    for got, want in zip(maps.values(), (c1, p1, c2, p2)):
+    for got, want in zip(maps.values(), (c1, p1, c2, p2), strict=True):
         assert got.shape == want.shape and not got.requires_grad
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert (maps["features.0"] < 0).any()  # the conv's own output, before its ReLU
@@ -91,7 +91,13 @@ def test_squeezenet_fire_modules_in_execution_order():
     model, x = create_model("squeezenet1_1"), torch.rand(1, 3, 96, 96)
     maps = feature_maps(model, x)
     names = list(maps)
-    assert names[:5] == ["features.0", "features.2", "features.3.squeeze", "features.3.expand1x1", "features.3.expand3x3"]
+    assert names[:5] == [
+        "features.0",
+        "features.2",
+        "features.3.squeeze",
+        "features.3.expand1x1",
+        "features.3.expand3x3",
+    ]
     assert names[-1] == "classifier.3" and "classifier.1" in names
     fire = model.features[3]
     with torch.no_grad():
@@ -115,7 +121,9 @@ def test_activation_stats_against_hand_counts():
     assert relu.dead_channels == pytest.approx(2 / 3)  # channels 1 and 2 are never positive
     assert relu.zeros == pytest.approx(2 / 3) and relu.dead_units == pytest.approx(2 / 3)
     out = model(x)
-    assert relu.mean == pytest.approx(out.mean().item(), rel=1e-5) and relu.std == pytest.approx(out.std().item(), rel=1e-5)
+    assert relu.mean == pytest.approx(out.mean().item(), rel=1e-5) and relu.std == pytest.approx(
+        out.std().item(), rel=1e-5
+    )
     assert stats["0"].zeros == 0 and stats["0"].dead_channels == pytest.approx(2 / 3)
 
 

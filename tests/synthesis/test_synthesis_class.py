@@ -26,7 +26,9 @@ def test_default_preset_makes_each_digit_predicted_as_itself(digits):
     assert digits.images.shape == (10, 1, 28, 28) and digits.history.shape == (200, 10)
     assert 0 <= digits.images.min() and digits.images.max() <= 1
     assert int((digits.predicted == torch.arange(10)).sum()) >= 9
-    assert digits.probability.shape == (10,) and bool((digits.probability[digits.predicted == digits.targets] > 0.5).all())
+    assert digits.probability.shape == (10,) and bool(
+        (digits.probability[digits.predicted == digits.targets] > 0.5).all()
+    )
 
 
 def test_objective_rises(digits):
@@ -38,7 +40,9 @@ def test_score_is_the_raw_logit_of_the_returned_image(trained_mnist, digits):
     with torch.no_grad():
         logits = trained_mnist(digits.images)
     torch.testing.assert_close(digits.score, logits[torch.arange(10), digits.targets], rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(digits.probability, logits.softmax(1)[torch.arange(10), digits.targets], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        digits.probability, logits.softmax(1)[torch.arange(10), digits.targets], rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("preset", ["simonyan2014", "yosinski2015", "fourier"])

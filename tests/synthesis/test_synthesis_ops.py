@@ -70,6 +70,8 @@ def test_transform_identity_and_integer_shift_match_jitter():
 def test_transform_rotation_by_90_degrees_and_zoom_keep_the_centre():
     x = torch.rand(1, 1, 9, 9)
     quarter = transform(x, torch.tensor([[0.0, 0.0, 1.0, 90.0]]))
-    assert torch.allclose(quarter, torch.rot90(x, 1, dims=(2, 3))) or torch.allclose(quarter, torch.rot90(x, -1, dims=(2, 3)))
+    assert torch.allclose(quarter, torch.rot90(x, 1, dims=(2, 3))) or torch.allclose(
+        quarter, torch.rot90(x, -1, dims=(2, 3))
+    )
     zoom = transform(x, torch.tensor([[0.0, 0.0, 2.0, 0.0]]))
     assert zoom[0, 0, 4, 4] == pytest.approx(x[0, 0, 4, 4].item(), abs=1e-5)

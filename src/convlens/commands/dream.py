@@ -24,22 +24,34 @@ def parse_indices(text: str, what: str, names: Sequence[str] | None = None) -> l
                 raise InputError(f"--{what} {part}: the range runs backwards; write {last}-{first}")
             found += range(first, last + 1)
         else:
-            raise UnknownNameError(f"--{what} {part!r} is not an index, a range like 0-9{', or a class name' if names else ''}")
+            raise UnknownNameError(
+                f"--{what} {part!r} is not an index, a range like 0-9{', or a class name' if names else ''}"
+            )
     return list(dict.fromkeys(found))
 
 
 @click.command("dream")
 @click.argument("model_spec", metavar="MODEL")
 @click.option("--classes", default=None, help="Classes: 0-9, 1,3,5 or class names.  [default: 0-9]")
-@click.option("--per-class", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Images per class (or channel), one per seed.")
-@click.option("--preset", default=None,
-              help="simonyan2014, yosinski2015, fourier, a comma-separated list, or 'all'.  [default: fourier]")
+@click.option(
+    "--per-class",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Images per class (or channel), one per seed.",
+)
+@click.option(
+    "--preset",
+    default=None,
+    help="simonyan2014, yosinski2015, fourier, a comma-separated list, or 'all'.  [default: fourier]",
+)
 @click.option("--layer", default=None, help="Maximize a channel of this inner layer instead of a class.")
 @click.option("--channel", default=None, help="With --layer: channels, e.g. 0-7.")
 @click.option("--neuron", default=None, help="With --layer: 'center' or y,x: one unit of the channel, not its mean.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Steps per preset.  [default: the preset's]")
-@click.option("--size", type=click.IntRange(8, 1024), default=None, help="Image side in pixels.  [default: the model's]")
+@click.option(
+    "--size", type=click.IntRange(8, 1024), default=None, help="Image side in pixels.  [default: the model's]"
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed (image k of a class gets seed+k).")
 @click.option("--pretrained", is_flag=True, help="With a registry name: download the published weights.")
 @device_option()
@@ -97,7 +109,7 @@ def command(model_spec: str, classes: str | None, per_class: int, preset: str | 
     wrote(save_png(grid, out / "dream.png"), "figure")
     wrote(save_png(curves, out / "curves.png"), "cost curves")
     for name, result in rows:
-        for img, t, s in zip(result.images, result.targets.tolist(), result.seeds.tolist()):
+        for img, t, s in zip(result.images, result.targets.tolist(), result.seeds.tolist(), strict=True):
             save_image(img, out / "images" / f"{name}-{'class' if layer is None else 'channel'}{t}-seed{s}.png")
     click.echo(f"wrote {sum(len(r.images) for _, r in rows)} images under {out / 'images'}")
     payload = {n: {"images": r.images.cpu(), "history": r.history.cpu(), "targets": r.targets.cpu(),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
+import torch
 
 from ..errors import DataFileError
 from ._common import device_option, load_cli_model, out_option, prepare_out, wrote
@@ -13,11 +14,22 @@ from ._common import device_option, load_cli_model, out_option, prepare_out, wro
 
 @click.command("features")
 @click.argument("model_spec", metavar="MODEL")
-@click.option("--images", "image_paths", multiple=True, type=click.Path(path_type=Path),
-              help="An image file or a folder of images; repeat for more.  [default: 3 digits of the bundled "
-                   "MNIST sample, for 1x28x28 models]")
-@click.option("--channels", "-k", type=click.IntRange(1, 64), default=5, show_default=True,
-              help="Channels shown per layer (the first K).")
+@click.option(
+    "--images",
+    "image_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="An image file or a folder of images; repeat for more.  [default: 3 digits of the bundled "
+    "MNIST sample, for 1x28x28 models]",
+)
+@click.option(
+    "--channels",
+    "-k",
+    type=click.IntRange(1, 64),
+    default=5,
+    show_default=True,
+    help="Channels shown per layer (the first K).",
+)
 @click.option("--layer", "layers", multiple=True, help="Layer to show (repeat).  [default: every conv and pool layer]")
 @click.option("--pretrained", is_flag=True, help="With a registry name: download the published weights.")
 @device_option()
@@ -61,7 +73,7 @@ def command(model_spec: str, image_paths: Sequence[Path], channels: int, layers:
     return 0
 
 
-def _images(paths: Sequence[Path], input_size: tuple[int, int, int]):  # type: ignore[no-untyped-def]
+def _images(paths: Sequence[Path], input_size: tuple[int, int, int]) -> tuple[torch.Tensor, list[str]]:
     """The images (resized to the model's input) and their titles."""
     from ..data.images import IMAGE_SUFFIXES, load_images
 

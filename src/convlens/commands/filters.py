@@ -12,12 +12,18 @@ from ._common import device_option, load_cli_model, out_option, prepare_out, wro
 
 @click.command("filters")
 @click.argument("model_spec", metavar="MODEL")
-@click.option("--layer", "layers", multiple=True,
-              help="A conv layer (repeat for more).  [default: the first two convolutions]")
-@click.option("--inputs", type=click.IntRange(1, 64), default=None,
-              help="Show the first K input channels of each filter instead of their average.")
-@click.option("--limit", type=click.IntRange(1, 1024), default=64, show_default=True,
-              help="At most this many filters per layer.")
+@click.option(
+    "--layer", "layers", multiple=True, help="A conv layer (repeat for more).  [default: the first two convolutions]"
+)
+@click.option(
+    "--inputs",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Show the first K input channels of each filter instead of their average.",
+)
+@click.option(
+    "--limit", type=click.IntRange(1, 1024), default=64, show_default=True, help="At most this many filters per layer."
+)
 @click.option("--pretrained", is_flag=True, help="With a registry name: download the published weights.")
 @device_option()
 @out_option("filters-output")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -14,7 +14,7 @@ from .._hooks import eval_mode
 from ..errors import InputError
 
 T = TypeVar("T")
-Layers = Union[None, str, nn.Module, Sequence[Union[str, nn.Module]]]
+Layers = None | str | nn.Module | Sequence[str | nn.Module]
 
 POOLING = (
     pooling._MaxPoolNd, pooling._AvgPoolNd, pooling._AdaptiveAvgPoolNd, pooling._AdaptiveMaxPoolNd,
@@ -55,7 +55,7 @@ def stats_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def resolve_layers(model: nn.Module, layers: Layers) -> list[tuple[str, nn.Module]]:
     """Named layers (names or modules; one or a sequence) as ``(name, module)`` pairs, duplicates dropped."""
-    items: Iterable[str | nn.Module] = [layers] if isinstance(layers, (str, nn.Module)) else layers  # type: ignore[list-item, assignment]
+    items: Iterable[str | nn.Module] = [layers] if isinstance(layers, (str, nn.Module)) else layers  # type: ignore[assignment]
     found: dict[str, nn.Module] = {}
     for layer in items:
         name, module = resolve_layer(model, layer)

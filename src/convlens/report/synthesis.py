@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from ..synthesis import SynthesisResult, class_visualization, get_preset
@@ -20,9 +21,13 @@ def presets_table(names: Sequence[str]) -> str:
     rows = []
     for name in names:
         p = get_preset(name)
-        prior = [f"L2 {p.l2:g}" if p.l2 else "", f"blur σ={p.blur_sigma:g} every {p.blur_every}" if p.blur_every else "",
-                 "jitter" if p.jitter else "", "clamp each step" if p.clamp else "",
-                 f"zoom ±{p.scale:g}, rotate ±{p.rotate:g}°" if p.scale or p.rotate else ""]  # fmt: skip
+        prior = [
+            f"L2 {p.l2:g}" if p.l2 else "",
+            f"blur σ={p.blur_sigma:g} every {p.blur_every}" if p.blur_every else "",
+            "jitter" if p.jitter else "",
+            "clamp each step" if p.clamp else "",
+            f"zoom ±{p.scale:g}, rotate ±{p.rotate:g}°" if p.scale or p.rotate else "",
+        ]
         rows.append((p.name, p.param, f"{p.steps}", f"{p.lr:g}", ", ".join(x for x in prior if x), p.paper))
     return table(("preset", "optimizes", "steps", "lr", "priors", "paper"), rows, numeric=(2, 3))
 
@@ -69,8 +74,7 @@ def class_images_section(
     """
     rows = [(name, class_visualization(model, list(classes), preset=name, steps=steps, seed=seed)) for name in presets]
     html, _, _ = synthesis_html(rows, class_names, "The image each class wants most")
-    hits = "; ".join(f"{n}: {int((r.predicted == r.targets).sum())}/{len(r.targets)} predicted as their class, "
-                     f"{r.seconds:.1f}s" for n, r in rows)  # fmt: skip
+    hits = "; ".join(f"{n}: {_hits(r)}/{len(r.targets)} predicted as their class, {r.seconds:.1f}s" for n, r in rows)
     intro = paragraph(
         "Class model visualization: starting from a blank (or noisy) image, gradient ascent changes the pixels to "
         "raise the raw score of one class, with priors that keep the image natural. The classic settings and a "
@@ -79,7 +83,12 @@ def class_images_section(
     return Section(title, intro + presets_table(presets) + html), rows
 
 
-def demo_synthesis_section(model: nn.Module, data: object, *, steps: int = 60) -> Section:
+def _hits(result: SynthesisResult) -> int:
+    """How many images the model predicts as their own class."""
+    return 0 if result.predicted is None else int(torch.eq(result.predicted, result.targets).sum())
+
+
+def demo_synthesis_section(model: nn.Module, data: object, *, steps: int = 50) -> Section:
     """The demo's "What each class looks like": every digit with every preset (few steps, to stay fast)."""
     from ..synthesis import list_presets
 

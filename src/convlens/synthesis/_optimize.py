@@ -15,12 +15,13 @@ import torch
 
 from .._runner import gradients_on
 from ..errors import InputError
-from .ops import clamp_pixels, gaussian_blur, jitter, transform
+from .ops import affine_matrices, clamp_pixels, gaussian_blur, jitter, resample, sampling_grid
 from .presets import FOURIER, Preset, get_preset
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (N,C,H,W) -> (N,) scores to maximize
 Progress = Callable[[int], None]
 REFERENCE_PIXELS = 28 * 28  # presets' L2 weights are given for a 28x28 image
+PREGRID_ELEMENTS = 8 * 2**20  # precompute every step's sampling grid up to this many numbers (32 MB)
 
 # Colour decorrelation for 3-channel images: pixel colour = OPPONENT @ v. The columns are the
 # luminance axis and two colour-opponent axes (red-green, blue-yellow), the principal axes of the
@@ -64,14 +65,19 @@ def resolve_options(preset: str | Preset, size: tuple[int, int, int], **override
         p.name, p.param, p.steps, p.lr, p.l2 * REFERENCE_PIXELS / pixels, p.blur_every, p.blur_sigma,
         max(1, round(p.jitter * side)) if p.jitter > 0 else 0, p.start, p.clamp, p.scale, p.rotate, p.decay,
     )  # fmt: skip
-    opts = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    opts = replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     for name, low in (("steps", 1), ("blur_every", 0), ("jitter", 0)):
         value = getattr(opts, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
     for name in ("lr", "l2", "blur_sigma"):
         value = getattr(opts, name)
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+        if (
+            not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+            or (name == "lr" and value == 0)
+        ):
             raise InputError(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value!r}")
     if opts.start not in ("zeros", "noise"):
         raise InputError(f"start must be 'zeros' or 'noise', got {opts.start!r}")
@@ -143,7 +149,9 @@ def _draws(seeds: Sequence[int], size: tuple[int, int, int], opts: Options) -> t
             shape = (c, h, w // 2 + 1, 2)
             starts.append(torch.randn(shape, generator=gen) * 0.01 if opts.start == "noise" else torch.zeros(shape))
             u = torch.rand(opts.steps, 4, generator=gen) * 2 - 1
-            moves.append(u * torch.tensor([opts.jitter, opts.jitter, opts.scale, opts.rotate]) + torch.tensor([0, 0, 1.0, 0]))
+            moves.append(
+                u * torch.tensor([opts.jitter, opts.jitter, opts.scale, opts.rotate]) + torch.tensor([0, 0, 1.0, 0])
+            )
         else:
             noise = (0.5 + 0.1 * torch.randn(size, generator=gen)).clamp(0, 1)
             starts.append(noise if opts.start == "noise" else torch.zeros(size))
@@ -215,13 +223,20 @@ def _optimize_fourier(
 ) -> torch.Tensor:  # fmt: skip
     """Adam on a decorrelated Fourier spectrum under random transformations (Olah et al. 2017)."""
     param = FourierImage(spectrum, size, opts.decay)
+    _, h, w = size
+    theta = affine_matrices(moves, h, w).to(spectrum.dtype)  # (steps, N, 2, 3), all steps at once
+    # the sampling grids of every step at once when they are small (28 px: 12 MB for 200 steps of 10 images)
+    grids = sampling_grid(theta, h, w) if theta.shape[0] * theta.shape[1] * h * w * 2 <= PREGRID_ELEMENTS else None
     spectrum.requires_grad_(True)
     adam = torch.optim.Adam([spectrum], lr=opts.lr, maximize=True)
     robust = bool(opts.jitter or opts.scale or opts.rotate)
     for step in range(opts.steps):
         with gradients_on():
             image = param.image(spectrum)
-            value = objective(transform(image, moves[step]) if robust else image)
+            seen = image
+            if robust:
+                seen = resample(image, grids[step] if grids is not None else sampling_grid(theta[step], h, w))
+            value = objective(seen)
             if opts.l2:
                 value = value - opts.l2 * _l2(image)
             (grad,) = torch.autograd.grad(value.sum(), spectrum)

@@ -76,6 +76,41 @@ def clamp_pixels(x: torch.Tensor) -> torch.Tensor:
     return x.clamp_(0.0, 1.0)
 
 
+def affine_matrices(params: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The sampling matrices of :func:`transform` for ``(dy, dx, scale, angle)`` rows (any leading shape).
+
+    Shape:
+        params: (..., 4); result: (..., 2, 3), mapping output to input coordinates in [-1, 1] units.
+    """
+    p = params.float()
+    angle = p[..., 3] * (math.pi / 180)
+    cos, sin = torch.cos(angle) / p[..., 2], torch.sin(angle) / p[..., 2]
+    row0 = torch.stack([cos, -sin, -2 * p[..., 1] / width], -1)
+    row1 = torch.stack([sin, cos, -2 * p[..., 0] / height], -1)
+    return torch.stack([row0, row1], -2)
+
+
+def sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The sampling grids of affine matrices (any leading shape), for :func:`resample`.
+
+    Shape:
+        theta: (..., 2, 3); result: (..., H, W, 2).
+    """
+    lead = theta.shape[:-2]
+    flat = theta.reshape(-1, 2, 3)
+    grid = F.affine_grid(flat, [flat.shape[0], 1, height, width], align_corners=False)
+    return grid.reshape(*lead, height, width, 2)
+
+
+def resample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Resample each image at its own sampling grid (bilinear, reflected borders); differentiable.
+
+    Shape:
+        x: (B, C, H, W); grid: (B, H, W, 2) from :func:`sampling_grid`; result: (B, C, H, W).
+    """
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
 def transform(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """Translate, scale and rotate each image by its own amount, in one differentiable resampling.
 
@@ -85,21 +120,17 @@ def transform(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 
     Args:
         x: images.
-        params: one row ``(dy, dx, scale, angle)`` per image: shifts in pixels, a zoom factor
-            (1 = none) and a rotation in degrees.
+        params: one row ``(dy, dx, scale, angle)`` per image: shifts in pixels (positive moves the
+            content down/right, like :func:`jitter`), a zoom factor (1 = none) and a rotation in degrees.
 
     Shape:
         x: (B, C, H, W); params: (B, 4); result: (B, C, H, W).
     """
-    b, _, h, w = x.shape
-    p = params.to(device=x.device, dtype=x.dtype)
-    angle = p[:, 3] * (math.pi / 180)
-    cos, sin = torch.cos(angle) / p[:, 2], torch.sin(angle) / p[:, 2]
-    theta = torch.stack(
-        [torch.stack([cos, -sin, -2 * p[:, 1] / w], 1), torch.stack([sin, cos, -2 * p[:, 0] / h], 1)], 1
-    )  # (B, 2, 3): output coordinates -> input coordinates, in [-1, 1] units
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    h, w = x.shape[2], x.shape[3]
+    return resample(x, sampling_grid(affine_matrices(params, h, w).to(x.device), h, w))
 
 
-__all__ = ["clamp_pixels", "gaussian_blur", "gaussian_kernel", "jitter", "transform"]
+__all__ = [
+    "affine_matrices", "clamp_pixels", "gaussian_blur", "gaussian_kernel", "jitter", "resample", "sampling_grid",
+    "transform",
+]  # fmt: skip

@@ -92,7 +92,7 @@ register_preset(Preset(
     "fourier", "decorrelated Fourier parameterization (1/f spectrum, decorrelated colours, sigmoid) optimized "
     "with Adam under random shifts, zooms and rotations",
     "Olah, Mordvintsev & Schubert 2017, Feature Visualization (Distill)",
-    param=FOURIER, steps=200, lr=0.02, l2=0.0, jitter=0.06, start="noise", scale=0.1, rotate=5.0, decay=1.0,
+    param=FOURIER, steps=200, lr=0.05, l2=0.0, jitter=0.06, start="noise", scale=0.1, rotate=5.0, decay=1.0,
 ))  # fmt: skip
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 from torch import nn
@@ -24,8 +23,8 @@ from ..registry import register_method
 from ._optimize import Options, Progress, optimize, resolve_options, seed_list
 from .presets import DEFAULT_PRESET, Preset
 
-Targets = Union[int, Sequence[int], torch.Tensor]
-ImageSize = Union[None, int, Sequence[int]]
+Targets = int | Sequence[int] | torch.Tensor
+ImageSize = None | int | Sequence[int]
 
 
 @dataclass(frozen=True)

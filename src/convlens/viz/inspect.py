@@ -115,7 +115,12 @@ def _mosaic(maps: np.ndarray, gap: int = 1) -> np.ndarray:
 
 
 def feature_maps_figure(
-    maps: Mapping[str, torch.Tensor], image: torch.Tensor, *, index: int = 0, channels: int = 5, title: str = "",
+    maps: Mapping[str, torch.Tensor],
+    image: torch.Tensor,
+    *,
+    index: int = 0,
+    channels: int = 5,
+    title: str = "",
     row_height: float = 0.9,
 ) -> Figure:
     """One image's feature maps: its first ``channels`` channels of every layer, one row per layer.
@@ -138,10 +143,12 @@ def feature_maps_figure(
     axes[0].imshow(picture[0] if picture.shape[0] == 1 else np.transpose(picture[:3], (1, 2, 0)), cmap="gray",
                    vmin=0, vmax=1)  # fmt: skip
     axes[0].set_ylabel("input", rotation=0, ha="right", va="center", fontsize=8)
-    for ax, (name, m) in zip(axes[1:], rows):
+    for ax, (name, m) in zip(axes[1:], rows, strict=True):
         a = m[index, :channels].detach().float().cpu().numpy()
         ax.imshow(_mosaic(unit_scale(a, (1, 2))), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_ylabel(f"{name}\n{m.shape[1]}×{m.shape[2]}×{m.shape[3]}", rotation=0, ha="right", va="center", fontsize=7)
+        ax.set_ylabel(
+            f"{name}\n{m.shape[1]}×{m.shape[2]}×{m.shape[3]}", rotation=0, ha="right", va="center", fontsize=7
+        )
         w = m.shape[3]
         ax.set_xticks([i * (w + 1) + (w - 1) / 2 for i in range(a.shape[0])], [str(i) for i in range(a.shape[0])],
                       fontsize=6)  # fmt: skip

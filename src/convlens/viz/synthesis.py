@@ -30,8 +30,8 @@ def image_captions(result: object, class_names: Sequence[str] | None = None) -> 
     targets = result.targets.tolist()  # type: ignore[attr-defined]
     prob = result.probability  # type: ignore[attr-defined]
     if prob is not None:
-        return [f"{_target_name(t, class_names)}: p={p:.2f}" for t, p in zip(targets, prob.tolist())]
-    return [f"#{t}: {s:.2f}" for t, s in zip(targets, result.score.tolist())]  # type: ignore[attr-defined]
+        return [f"{_target_name(t, class_names)}: p={p:.2f}" for t, p in zip(targets, prob.tolist(), strict=True)]
+    return [f"#{t}: {s:.2f}" for t, s in zip(targets, result.score.tolist(), strict=True)]  # type: ignore[attr-defined]
 
 
 def synthesis_grid(
@@ -77,11 +77,13 @@ def cost_curves(rows: Sequence[tuple[str, object]], class_names: Sequence[str] |
     """
     fig = new_figure(3.3 * len(rows), 2.7)
     axes = fig.subplots(1, len(rows), squeeze=False)[0]
-    for ax, (title, result) in zip(axes, rows):
+    for ax, (title, result) in zip(axes, rows, strict=True):
         history = result.history.detach().float().cpu().numpy()  # type: ignore[attr-defined]
         targets = result.targets.tolist()  # type: ignore[attr-defined]
         for k in range(history.shape[1]):
-            ax.plot(np.arange(1, history.shape[0] + 1), history[:, k], lw=1, label=_target_name(targets[k], class_names))
+            ax.plot(
+                np.arange(1, history.shape[0] + 1), history[:, k], lw=1, label=_target_name(targets[k], class_names)
+            )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
