@@ -74,9 +74,11 @@ def _inspect_sections(model: nn.Module, data: Splits) -> list[Section]:
     from ..report.synthesis import demo_synthesis_section
 
     click.echo("      filters, feature maps and activation statistics; class visualizations with every preset")
-    threads = torch.get_num_threads()
+    threads, started = torch.get_num_threads(), time.perf_counter()
     torch.set_num_threads(1)
     try:
-        return [demo_inspection_section(model, data), demo_synthesis_section(model, data)]
+        sections = [demo_inspection_section(model, data), demo_synthesis_section(model, data)]
     finally:
         torch.set_num_threads(threads)
+    click.echo(f"      (filters, feature maps and class visualizations: {time.perf_counter() - started:.1f}s)")
+    return sections

@@ -88,6 +88,10 @@ def command(model_spec: str, classes: str | None, per_class: int, preset: str | 
     names = loaded.class_names
     seeds = list(range(seed, seed + per_class))
     image_size = size if size is None else (loaded.input_size[0], size, size)
+    targets = parse_indices(classes or "0-9", "classes", names) if layer is None else []
+    if names is not None and any(t >= len(names) for t in targets):
+        bad = next(t for t in targets if t >= len(names))
+        raise InputError(f"--classes {bad} is out of range: the model has classes 0..{len(names) - 1}")
     rows = []
     for name in presets:
         total = steps or get_preset(name).steps
@@ -100,7 +104,6 @@ def command(model_spec: str, classes: str | None, per_class: int, preset: str | 
                 where = None if neuron is None else "center" if neuron == "center" else _position(neuron)
                 result = maximize(loaded.model, layer, channel=units, neuron=where, **options)  # type: ignore[arg-type]
             else:
-                targets = parse_indices(classes or "0-9", "classes", names)
                 result = class_visualization(loaded.model, targets, **options)  # type: ignore[arg-type]
         rows.append((name, result))
     out = prepare_out(out)

@@ -59,11 +59,14 @@ def command(model_spec: str, image_paths: Sequence[Path], channels: int, layers:
     stats = activation_stats(loaded.model, images, list(layers) or None)
     out = prepare_out(out)
     body = [paragraph(f"Warning: {loaded.warning}")] if loaded.warning else []
+    figures = []
     for i, title in enumerate(tqdm(titles, desc="figures", unit="image", leave=False)):
         html, pngs = feature_maps_html({k: v[i : i + 1] for k, v in maps.items()}, images[i : i + 1], [title],
                                        channels=channels)  # fmt: skip
         body.append(html)
-        wrote(save_png(pngs[0], out / f"features-{i + 1}.png"), "figure")
+        figures.append(save_png(pngs[0], out / f"features-{i + 1}.png"))
+    for path in figures:
+        wrote(path, "figure")
     body.append(stats_html(stats, len(images)))
     wrote(atomic_save({"maps": {k: v.cpu() for k, v in maps.items()}, "images": titles}, out / "feature_maps.pt"),
           "activations")  # fmt: skip
