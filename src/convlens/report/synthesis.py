@@ -25,11 +25,11 @@ def presets_table(names: Sequence[str]) -> str:
             f"L2 {p.l2:g}" if p.l2 else "",
             f"blur σ={p.blur_sigma:g} every {p.blur_every}" if p.blur_every else "",
             "jitter" if p.jitter else "",
-            "clamp each step" if p.clamp else "",
+            "sigmoid (pixels in (0,1))" if p.param == "fourier" else "clamp each step" if p.clamp else "",
             f"zoom ±{p.scale:g}, rotate ±{p.rotate:g}°" if p.scale or p.rotate else "",
         ]
         rows.append((p.name, p.param, f"{p.steps}", f"{p.lr:g}", ", ".join(x for x in prior if x), p.paper))
-    return table(("preset", "optimizes", "steps", "lr", "priors", "paper"), rows, numeric=(2, 3))
+    return table(("preset", "optimizes", "default steps", "lr", "priors", "paper"), rows, numeric=(2, 3))
 
 
 def synthesis_html(
