@@ -61,18 +61,16 @@ def main() -> None:
     parser.add_argument("--presets", default=",".join(p.name for p in list_presets()))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     torch.manual_seed(0)
     model = create_model(args.model).to(device).eval()  # random weights: the cost does not depend on them
-    size = tuple(getattr(model, "convlens_info").input_size)
+    size = tuple(model.convlens_info.input_size)
     classes, steps = list(range(args.classes)), args.steps
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"{args.model} {'x'.join(map(str, size))}, {len(classes)} classes, {steps} steps, {name}")
     for preset in args.presets.split(","):
-        batched = lambda: class_visualization(model, classes, preset=preset, steps=steps, seed=0)  # noqa: E731
-        single = lambda: [class_visualization(model, c, preset=preset, steps=steps, seed=0) for c in classes]  # noqa: E731
+        batched = lambda p=preset: class_visualization(model, classes, preset=p, steps=steps, seed=0)  # noqa: E731
+        single = lambda p=preset: [class_visualization(model, c, preset=p, steps=steps, seed=0) for c in classes]  # noqa: E731
         raw = lambda: raw_steps(model, size, len(classes), steps, device)  # noqa: E731
         for fn in (batched, single, raw):  # warm-up (layout probe, allocator, kernels)
             timed(fn, device)
