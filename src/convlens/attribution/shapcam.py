@@ -19,15 +19,16 @@ from .gradcam import gradcam_layer
 def permutation_ranks(live: torch.Tensor, samples: int, seed: int | None) -> torch.Tensor:
     """Random orders of each image's live channels: rank of every channel in each sampled order.
 
-    Dead channels get the largest ranks (they come last, after every live channel).
+    The ``samples`` orders of all C channels are drawn once and shared by every image (so an
+    image gets the same orders in any batch); each image keeps the order they induce on its
+    live channels (a uniformly random order of them) and puts its dead channels last.
 
     Shape:
         live (B,C) bool; result (B, samples, C) long, each row a permutation of 0..C-1.
     """
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    keys = torch.rand((*live.shape[:1], samples, live.shape[1]), generator=generator, dtype=torch.float64)
-    keys = keys.to(live.device)
-    keys = torch.where(live[:, None, :], keys, keys + 2.0)
+    keys = torch.rand((samples, live.shape[1]), generator=generator, dtype=torch.float64).to(live.device)
+    keys = torch.where(live[:, None, :], keys[None], keys[None] + 2.0)
     return keys.argsort(dim=2).argsort(dim=2)
 
 
