@@ -135,8 +135,10 @@ def target_matrix(target: Target, logits: torch.Tensor, top: int | None = None) 
         if top > classes:
             raise InputError(f"top={top} is more than the model's {classes} classes")
         return logits.detach().topk(top, dim=1).indices
-    if isinstance(target, torch.Tensor) and target.dim() == 2 or (
-        isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple))
+    if (
+        isinstance(target, torch.Tensor)
+        and target.dim() == 2
+        or (isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)))
     ):
         idx = torch.as_tensor(target, device=logits.device)
         if idx.dim() != 2 or idx.shape[0] != batch or idx.shape[1] == 0:

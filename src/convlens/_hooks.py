@@ -237,4 +237,3 @@ def activation_size(model: nn.Module) -> Iterator[list[int]]:
     finally:
         for handle in handles:
             handle.remove()
-

@@ -15,14 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from test_attribution_nets import GapNet, tiny
-
 import convlens.attribution as A
 from convlens.attribution import _perturb
 from convlens.attribution._perturb import Engine, split_after
 from convlens.attribution.random_masks import RiseMasks
 from convlens.attribution.shapcam import shapley_values
 from convlens.errors import InputError
+from test_attribution_nets import GapNet, tiny
 
 GRADIENT_CAMS = {
     "grad-cam": A.grad_cam, "grad-cam++": A.grad_cam_pp, "xgrad-cam": A.xgrad_cam,
@@ -250,8 +249,13 @@ def test_batch_equals_per_image_and_top_k_equals_single_classes(x16, name):
     torch.testing.assert_close(top, call(name, model, x16, model(x16).topk(2).indices))
 
 
-@pytest.mark.parametrize("name", ["saliency", "guided-backprop", "guided-grad-cam", "occlusion", "occlusion-sensitivity",
-                                  "integrated-gradients", "smoothgrad"])  # fmt: skip
+EXISTING = (
+    "saliency", "guided-backprop", "guided-grad-cam", "occlusion", "occlusion-sensitivity", "integrated-gradients",
+    "smoothgrad",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", EXISTING)
 def test_top_k_for_the_existing_methods(x16, name):
     fn = {"saliency": A.saliency, "guided-backprop": A.guided_backprop, "guided-grad-cam": A.guided_grad_cam,
           "occlusion": A.occlusion, "occlusion-sensitivity": A.occlusion_sensitivity,
@@ -297,7 +301,9 @@ def test_explain_with_top_k_gives_k_maps(x16):
     assert result.target.shape == (3, 2) and result.target_probability.shape == (3, 2)
     assert result.maps["grad-cam"].shape == (3, 2, 1, 16, 16)
     assert result.maps["saliency"].shape == (3, 2, 1, 16, 16)
-    torch.testing.assert_close(result.maps["grad-cam"][:, 1], A.grad_cam(model, x16, result.target[:, 1], layer="conv2"))
+    torch.testing.assert_close(
+        result.maps["grad-cam"][:, 1], A.grad_cam(model, x16, result.target[:, 1], layer="conv2")
+    )
 
 
 def test_target_checks(x16):

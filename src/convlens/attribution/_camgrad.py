@@ -76,14 +76,28 @@ def _target_key(target: Target) -> object:
     return ("other", id(target))
 
 
+def _key(
+    model: nn.Module, x: torch.Tensor, target: Target, top: int | None, names: tuple[Any, ...], output: object
+) -> tuple[Any, ...]:
+    return (id(model), id(x), x._version, _target_key(target), top, names, id(output))
+
+
+def shared_pass(key: tuple[Any, ...], model: nn.Module, x: torch.Tensor) -> LayerPass | None:
+    """The pass already computed for ``key`` inside :func:`sharing_passes`, or None."""
+    if _SHARED and key in _SHARED[-1]:
+        cached = _SHARED[-1][key]
+        if cached[0] is model and cached[1] is x:
+            result: LayerPass = cached[2]
+            return result
+    return None
+
+
 def one_activation(recorded: list[torch.Tensor], name: str) -> torch.Tensor:
     """The single (B,C,H,W) activation the layer produced in one forward pass."""
     if not recorded:
         raise InputError(f"layer {name!r} did not run in the forward pass; pick a layer the model uses")
     if len(recorded) > 1:
-        raise InputError(
-            f"layer {name!r} runs {len(recorded)} times in one forward pass; pick a layer that runs once"
-        )
+        raise InputError(f"layer {name!r} runs {len(recorded)} times in one forward pass; pick a layer that runs once")
     act = recorded[0]
     if not isinstance(act, torch.Tensor) or act.dim() != 4:
         shape = tuple(act.shape) if isinstance(act, torch.Tensor) else type(act).__name__
@@ -101,11 +115,10 @@ def class_gradients(scores: torch.Tensor, inputs: Sequence[torch.Tensor], *, ret
     out: list[list[torch.Tensor]] = [[] for _ in inputs]
     for k in range(classes):
         keep = retain_graph or k < classes - 1
+        grads: tuple[torch.Tensor | None, ...] = tuple(None for _ in inputs)
         if scores.requires_grad:
             grads = torch.autograd.grad(scores[:, k].sum(), list(inputs), retain_graph=keep, allow_unused=True)
-        else:
-            grads = tuple(None for _ in inputs)
-        for slot, grad, inp in zip(out, grads, inputs):
+        for slot, grad, inp in zip(out, grads, inputs, strict=True):
             slot.append(torch.zeros_like(inp) if grad is None else grad)
     return [torch.stack(slot, dim=1) for slot in out]
 
@@ -125,20 +138,17 @@ def layer_pass(
     Run inside :func:`convlens._hooks.inspecting`. ``x`` is the caller's tensor (only its
     identity is used, to share the pass); ``xin`` its prepared copy.
     """
-    key = (
-        id(model), id(x), x._version, _target_key(target), top, tuple(n for n, _ in layers), id(output)
-    )  # fmt: skip
-    if _SHARED and key in _SHARED[-1]:
-        cached = _SHARED[-1][key]
-        if cached[0] is model and cached[1] is x:
-            return cached[2]  # type: ignore[no-any-return]
+    key = _key(model, x, target, top, tuple(n for n, _ in layers), output)
+    cached = shared_pass(key, model, x)
+    if cached is not None:
+        return cached
     run = ModelRunner(model, xin, output)
     with gradients_on(), ExitStack() as stack:
         recorded = [stack.enter_context(layer_output(module, stop_gradient=False)) for _, module in layers]
         logits = run(xin)
-        acts = [one_activation(rec, name) for rec, (name, _) in zip(recorded, layers)]
+        acts = [one_activation(rec, name) for rec, (name, _) in zip(recorded, layers, strict=True)]
         scores = target_scores(target, logits, top)
-        for act, (name, _) in zip(acts, layers):
+        for act, (name, _) in zip(acts, layers, strict=True):
             if scores.requires_grad and act.requires_grad:
                 continue
             raise InputError(f"the score does not depend on layer {name!r}; pick a layer on the path to the output")
@@ -207,10 +217,12 @@ def run_cam(
     from .gradcam import gradcam_layer
 
     check_interpolation(interpolation)
-    xin = prepare_input(model, x)
-    with inspecting(model):
-        resolved = gradcam_layer(model, layer, xin, output)
-        lp = layer_pass(model, x, xin, target, [resolved], top=top, output=output)
+    lp = shared_pass(_key(model, x, target, top, (layer,), output), model, x) if isinstance(layer, str) else None
+    if lp is None:  # not computed yet by another CAM method in the same explain call
+        xin = prepare_input(model, x)
+        with inspecting(model):
+            resolved = gradcam_layer(model, layer, xin, output)
+            lp = layer_pass(model, x, xin, target, [resolved], top=top, output=output)
     act, grads = lp.activations[0], lp.gradients[0]
     heat = formula(act[:, None], grads)
     return finish_cam(heat, lp, upsample_map, interpolation, x)

@@ -63,8 +63,7 @@ class Scorer:
         scores = self.fn(logits)
         if not isinstance(scores, torch.Tensor) or scores.shape != (logits.shape[0],):
             raise InputError(
-                "a target callable must map logits of shape (N, classes) to scores of shape (N,), "
-                "row by row, for any N"
+                "a target callable must map logits of shape (N, classes) to scores of shape (N,), row by row, for any N"
             )
         return scores
 
@@ -167,8 +166,13 @@ def chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def per_class(
-    func: Callable[..., Any], model: nn.Module, x: torch.Tensor, target: Target, top: int | None,
-    output: OutputSpec, **options: Any,
+    func: Callable[..., Any],
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    top: int | None,
+    output: OutputSpec,
+    **options: Any,
 ) -> Any:
     """Run a one-class method once per class of a (B, K) target or ``top=K``; stack results at dim 1.
 
@@ -182,7 +186,7 @@ def per_class(
     classes = target_matrix(target, logits, top)
     results = [func(model, x, classes[:, k], output=output, **options) for k in range(classes.shape[1])]
     if isinstance(results[0], tuple):
-        return tuple(torch.stack(parts, dim=1) for parts in zip(*results))
+        return tuple(torch.stack(parts, dim=1) for parts in zip(*results, strict=True))
     return torch.stack(results, dim=1)
 
 

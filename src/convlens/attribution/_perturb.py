@@ -210,7 +210,9 @@ class Engine:
             self.classes = target_matrix(target, logits, top)
         self.clean = self.score(logits, torch.arange(xin.shape[0], device=xin.device))
         if self.fn is not None and probability:
-            raise InputError("this method scores the probability of a target class; pass an int or a sequence, not a callable")
+            raise InputError(
+                "this method scores the probability of a target class; pass an int or a sequence, not a callable"
+            )
         self.activation: torch.Tensor | None = None
         if layer is not None:
             from ._camgrad import one_activation

@@ -16,7 +16,10 @@ from .gradcam import gradcam_layer
 
 
 @register_method(
-    "ablation-cam", kind="attribution", output="map", signed=False,
+    "ablation-cam",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="channels weighted by the relative drop of the class score when each is zeroed",
     paper="Desai & Ramaswamy 2020, Ablation-CAM: Visual Explanations for Deep Convolutional Network",
 )

@@ -14,7 +14,10 @@ from .gradients import _input_gradient, _single
 
 
 @register_method(
-    "deconvnet", kind="attribution", output="pixel", signed=True,
+    "deconvnet",
+    kind="attribution",
+    output="pixel",
+    signed=True,
     summary="the score projected back to the pixels with rectified gradients at every ReLU",
     paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
 )

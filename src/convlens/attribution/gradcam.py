@@ -56,7 +56,10 @@ def cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
 
 
 @register_method(
-    "grad-cam", kind="attribution", output="map", signed=False,
+    "grad-cam",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="a conv layer's channels weighted by their mean gradient, rectified and upsampled",
     paper="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks",
 )
@@ -103,7 +106,10 @@ def grad_cam(
 
 
 @register_method(
-    "guided-grad-cam", kind="attribution", output="pixel", signed=True,
+    "guided-grad-cam",
+    kind="attribution",
+    output="pixel",
+    signed=True,
     summary="guided backprop times the upsampled Grad-CAM map",
     paper="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks",
 )
@@ -161,6 +167,6 @@ def guided_grad_cam(
             (layer_grad,) = class_gradients(scores, [act], retain_graph=True)
             rule.guided = True
             (guided,) = class_gradients(scores, [xin], retain_graph=False)
-    heat = upsample(cam(act.detach()[:, None], layer_grad), tuple(xin.shape[-2:]), interpolation)
+    heat = upsample(cam(act.detach()[:, None], layer_grad), (int(xin.shape[-2]), int(xin.shape[-1])), interpolation)
     result = guided * heat
     return finish(result if is_multi(target, top) else result[:, 0], x)

@@ -52,7 +52,9 @@ def xgrad_cam_formula(activation: torch.Tensor, gradient: torch.Tensor) -> torch
     """
     total = activation.sum(dim=_HW, keepdim=True)
     safe = torch.where(total != 0, total, torch.ones_like(total))
-    weights = torch.where(total != 0, (activation * gradient).sum(dim=_HW, keepdim=True) / safe, torch.zeros_like(total))
+    weights = torch.where(
+        total != 0, (activation * gradient).sum(dim=_HW, keepdim=True) / safe, torch.zeros_like(total)
+    )
     return torch.relu((weights * activation).sum(dim=-3, keepdim=True))
 
 
@@ -89,7 +91,10 @@ _COMMON_DOC = """
 
 
 @register_method(
-    "grad-cam++", kind="attribution", output="map", signed=False,
+    "grad-cam++",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="channels weighted by positive gradients with per-position second-order coefficients",
     paper="Chattopadhyay et al. 2018, Grad-CAM++: Improved Visual Explanations for Deep CNNs",
 )
@@ -120,7 +125,10 @@ grad_cam_pp.__doc__ = (grad_cam_pp.__doc__ or "") + _COMMON_DOC
 
 
 @register_method(
-    "xgrad-cam", kind="attribution", output="map", signed=False,
+    "xgrad-cam",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="channels weighted by their activation-weighted gradient (axiom-based Grad-CAM)",
     paper="Fu et al. 2020, Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs",
 )
@@ -148,7 +156,10 @@ xgrad_cam.__doc__ = (xgrad_cam.__doc__ or "") + _COMMON_DOC
 
 
 @register_method(
-    "hires-cam", kind="attribution", output="map", signed=False,
+    "hires-cam",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="activations times gradients position by position, summed over channels",
     paper="Draelos & Carin 2020, Use HiResCAM instead of Grad-CAM for faithful explanations",
 )
@@ -176,7 +187,9 @@ def hires_cam(
 hires_cam.__doc__ = (hires_cam.__doc__ or "") + _COMMON_DOC
 
 
-def fuse_layer_cams(maps: Sequence[torch.Tensor], size: tuple[int, int], gamma: float, interpolation: str) -> torch.Tensor:
+def fuse_layer_cams(
+    maps: Sequence[torch.Tensor], size: tuple[int, int], gamma: float, interpolation: str
+) -> torch.Tensor:
     """LayerCAM's fusion of maps from several layers (Jiang et al. 2021, section III-C).
 
     Each map is scaled to ``tanh(gamma · M / max M)`` (per image and class; an all-zero map stays
@@ -196,7 +209,10 @@ def fuse_layer_cams(maps: Sequence[torch.Tensor], size: tuple[int, int], gamma: 
 
 
 @register_method(
-    "layer-cam", kind="attribution", output="map", signed=False,
+    "layer-cam",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="activations weighted by their own positive gradients, position by position",
     paper="Jiang et al. 2021, LayerCAM: Exploring Hierarchical Class Activation Maps for Localization",
 )
@@ -224,7 +240,7 @@ def layer_cam(
     Args:
         gamma: the fusion's scale factor (the paper's 2); used only with several layers.
     """
-    if not isinstance(layer, (list, tuple)):
+    if layer is None or isinstance(layer, (str, nn.Module)):
         return run_cam(model, x, target, layer, top, output, layer_cam_formula, upsample, interpolation)
     if not layer:
         raise InputError("pass at least one layer to fuse")
@@ -237,7 +253,7 @@ def layer_cam(
         if len({name for name, _ in resolved}) != len(resolved):
             raise InputError("the layers to fuse must be different layers")
         lp = layer_pass(model, x, xin, target, resolved, top=top, output=output)
-    maps = [layer_cam_formula(a[:, None], g) for a, g in zip(lp.activations, lp.gradients)]
+    maps = [layer_cam_formula(a[:, None], g) for a, g in zip(lp.activations, lp.gradients, strict=True)]
     size = lp.size if upsample else max((tuple(m.shape[-2:]) for m in maps), key=lambda s: s[0] * s[1])
     fused = fuse_layer_cams(maps, (int(size[0]), int(size[1])), float(gamma), interpolation)
     return finish_cam(fused, lp, False, interpolation, x)

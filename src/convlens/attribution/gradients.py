@@ -34,7 +34,10 @@ def _single(result: torch.Tensor, target: Target, top: int | None) -> torch.Tens
 
 
 @register_method(
-    "saliency", kind="attribution", output="map", signed=False,
+    "saliency",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="largest absolute input gradient of the class score over the channels",
     paper="Simonyan, Vedaldi & Zisserman 2014, Deep Inside Convolutional Networks",
 )
@@ -67,7 +70,10 @@ def saliency(
 
 
 @register_method(
-    "guided-backprop", kind="attribution", output="pixel", signed=True,
+    "guided-backprop",
+    kind="attribution",
+    output="pixel",
+    signed=True,
     summary="input gradient with negative gradients stopped at every ReLU",
     paper="Springenberg et al. 2015, Striving for Simplicity: The All Convolutional Net",
 )
@@ -100,4 +106,3 @@ def guided_backprop(
     xin = prepare_input(model, x)
     grad = _input_gradient(model, xin, target, ReluRule(guided=True), output, top)
     return finish(_single(grad, target, top), x)
-

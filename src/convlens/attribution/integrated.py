@@ -59,7 +59,10 @@ def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @register_method(
-    "integrated-gradients", kind="attribution", output="pixel", signed=True,
+    "integrated-gradients",
+    kind="attribution",
+    output="pixel",
+    signed=True,
     summary="gradients integrated along the straight path from a baseline image",
     paper="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks",
 )
@@ -111,7 +114,7 @@ def integrated_gradients(
     """
     if is_multi(target, top):
         options = dict(baseline=baseline, steps=steps, batch_size=batch_size, method=method, return_delta=return_delta)
-        return per_class(integrated_gradients, model, x, target, top, output, **options)  # type: ignore[no-any-return]
+        return per_class(integrated_gradients, model, x, target, top, output, **options)
     xin = prepare_input(model, x)
     steps = positive_int(steps, "steps")
     if batch_size is not None:

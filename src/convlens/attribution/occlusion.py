@@ -115,7 +115,7 @@ def _occluded_scores(
             mask = (row_cover[patch // cols][:, :, None] & col_cover[patch % cols][:, None, :])[:, None]
             copies = layout[image]
             if fill_images is None:
-                copies.masked_fill_(mask, float(fill))  # type: ignore[arg-type]
+                copies.masked_fill_(mask, float(fill))
             else:
                 copies = torch.where(mask, fill_images[image], copies)
             return copies, image
@@ -127,7 +127,10 @@ def _occluded_scores(
 
 
 @register_method(
-    "occlusion", kind="attribution", output="pixel", signed=True,
+    "occlusion",
+    kind="attribution",
+    output="pixel",
+    signed=True,
     summary="average drop of the class score when a sliding patch covers each pixel",
     paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
 )
@@ -170,7 +173,7 @@ def occlusion(
         ``x``: (B,C,H,W); result: (B,C,H,W), or (B,K,C,H,W) for K classes per image.
     """
     xin = prepare_input(model, x)
-    (_, _), win, step = patch_grid(tuple(xin.shape[-2:]), window, stride)
+    (_, _), win, step = patch_grid((int(xin.shape[-2]), int(xin.shape[-1])), window, stride)
     for n, w, s in zip(xin.shape[-2:], win, step):
         if s > w and w < n:
             raise InputError(f"stride {step} is larger than the window {win}: some pixels would never be covered")
@@ -186,7 +189,10 @@ def occlusion(
 
 
 @register_method(
-    "occlusion-sensitivity", kind="attribution", output="grid", signed=False,
+    "occlusion-sensitivity",
+    kind="attribution",
+    output="grid",
+    signed=False,
     summary="probability of the class for each position of an occluding patch",
     paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
 )

@@ -34,9 +34,9 @@ class RiseMasks:
         self.step = (math.ceil(size[0] / cell), math.ceil(size[1] / cell))
         self.big = ((cell + 1) * self.step[0], (cell + 1) * self.step[1])
         self.grids = (torch.rand((count, 1, cell, cell), generator=generator) < p).to(device)
-        self.shifts = torch.stack(
-            [torch.randint(0, s, (count,), generator=generator) for s in self.step], dim=1
-        ).to(device)
+        self.shifts = torch.stack([torch.randint(0, s, (count,), generator=generator) for s in self.step], dim=1).to(
+            device
+        )
 
     def __call__(self, idx: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Masks ``idx`` (n,), shape (n, 1, H, W), values in [0,1]."""
@@ -51,7 +51,10 @@ class RiseMasks:
 
 
 @register_method(
-    "rise", kind="attribution", output="map", signed=False,
+    "rise",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="average of random smooth masks weighted by the class probability of the masked image",
     paper="Petsiuk, Das & Saenko 2018, RISE: Randomized Input Sampling for Explanation of Black-box Models",
 )

@@ -33,7 +33,10 @@ def channel_masks(activation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 @register_method(
-    "score-cam", kind="attribution", output="map", signed=False,
+    "score-cam",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="channels weighted by the class score of the image masked with each channel",
     paper="Wang et al. 2020, Score-CAM: Score-Weighted Visual Explanations for CNNs",
 )
@@ -98,7 +101,9 @@ def score_cam(
 
         scores = engine.inputs(pairs.shape[0], build)  # (n, K)
         batch, channels = live.shape
-        black = engine.score(engine.run(torch.zeros_like(xin[:1])).expand(batch, -1), torch.arange(batch, device=xin.device))
+        black = engine.score(
+            engine.run(torch.zeros_like(xin[:1])).expand(batch, -1), torch.arange(batch, device=xin.device)
+        )
         table = black[:, None, :].expand(batch, channels, -1).clone()  # (B, C, K)
         table[pairs[:, 0], pairs[:, 1]] = scores
         weights = torch.softmax(table, dim=1).transpose(1, 2)  # (B, K, C)

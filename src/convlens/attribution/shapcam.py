@@ -33,7 +33,10 @@ def permutation_ranks(live: torch.Tensor, samples: int, seed: int | None) -> tor
 
 
 @register_method(
-    "shap-cam", kind="attribution", output="map", signed=False,
+    "shap-cam",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="channels weighted by their Shapley values for the class score (Monte-Carlo permutations)",
     paper="Zheng et al. 2022, Shap-CAM: Visual Explanations for CNNs based on Shapley Value",
 )

@@ -35,7 +35,10 @@ def _generator(x: torch.Tensor, seed: int | None) -> torch.Generator | None:
 
 
 @register_method(
-    "smoothgrad", kind="attribution", output="map", signed=False,
+    "smoothgrad",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="saliency averaged over copies of the image with Gaussian noise",
     paper="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
 )
@@ -82,7 +85,7 @@ def smoothgrad(
     """
     if is_multi(target, top):
         options = dict(samples=samples, noise=noise, seed=seed, batch_size=batch_size)
-        return per_class(smoothgrad, model, x, target, top, output, **options)  # type: ignore[no-any-return]
+        return per_class(smoothgrad, model, x, target, top, output, **options)
     xin = prepare_input(model, x)
     samples = positive_int(samples, "samples")
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
