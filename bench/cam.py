@@ -213,7 +213,7 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> li
         f"- five gradient CAMs together / one Grad-CAM: **{five_r:.2f}×** (goal ≤ 1.3×); "
         f"via explain (adds its prediction pass): {explain_r:.2f}×",
         f"- Grad-CAM top-5 classes / one class: **{top_r:.2f}×** (goal ≤ 2×)",
-        f"- torchcam's five CAMs / ours together: {med['torchcam five CAMs'] / med['five gradient CAMs together']:.2f}×; "
+        f"- torchcam's five CAMs / ours together: {med['torchcam five CAMs'] / med['five gradient CAMs together']:.2f}×; "  # noqa: E501
         f"torchcam Grad-CAM / ours: {med['torchcam grad-cam'] / med['grad-cam (one class)']:.2f}×",
         "",
     ]
