@@ -139,6 +139,67 @@ def target_indices(target: Target, logits: torch.Tensor) -> torch.Tensor:
     return idx
 
 
+def is_multi(target: Target, top: int | None) -> bool:
+    """Whether a call asks for several classes per image: ``top=K`` or a (B, K) target."""
+    if top is not None:
+        return True
+    return isinstance(target, torch.Tensor) and target.dim() == 2
+
+
+def target_matrix(target: Target, logits: torch.Tensor, top: int | None = None) -> torch.Tensor:
+    """The classes explained for each image, shape (B, K), as a long tensor on logits' device.
+
+    Args:
+        target: as in :func:`resolve_target` (K = 1), or a (B, K) tensor or nested sequence of
+            class indices (K classes per image).
+        logits: the model's output, shape (B, classes).
+        top: explain each image's ``top`` highest-scoring classes (best first); then ``target``
+            must be None.
+
+    Returns:
+        Class indices, shape (B, K).
+    """
+    if logits.dim() != 2:
+        raise InputError(f"the model must return logits of shape (B, classes), got {tuple(logits.shape)}")
+    batch, classes = logits.shape
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise InputError(f"top must be a positive integer, got {top!r}")
+        if target is not None:
+            raise InputError("pass either target or top, not both")
+        if top > classes:
+            raise InputError(f"top={top} is more than the model's {classes} classes")
+        return logits.detach().topk(top, dim=1).indices
+    if (
+        isinstance(target, torch.Tensor)
+        and target.dim() == 2
+        or (isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)))
+    ):
+        idx = torch.as_tensor(target, device=logits.device)
+        if idx.dim() != 2 or idx.shape[0] != batch or idx.shape[1] == 0:
+            raise InputError(f"a target of several classes must have shape ({batch}, K), got {tuple(idx.shape)}")
+        if idx.is_floating_point() or idx.dtype == torch.bool:
+            raise InputError("target must hold integer class indices")
+        idx = idx.long()
+        if bool((idx < 0).any()) or bool((idx >= classes).any()):
+            bad = idx[(idx < 0) | (idx >= classes)][0].item()
+            raise InputError(f"target class {bad} is out of range: the model has classes 0..{classes - 1}")
+        return idx
+    return target_indices(target, logits)[:, None]
+
+
+def target_scores(target: Target, logits: torch.Tensor, top: int | None = None) -> torch.Tensor:
+    """The (B, K) scores explained: one column per class of :func:`target_matrix`.
+
+    A callable target gives one column (its (B,) scores).
+    """
+    if callable(target) and not isinstance(target, torch.Tensor):
+        if top is not None:
+            raise InputError("pass either a target callable or top, not both")
+        return resolve_target(target, logits)[:, None]
+    return logits.gather(1, target_matrix(target, logits, top))
+
+
 def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
     """Find a layer by its ``named_modules()`` name or by identity.
 

@@ -84,12 +84,17 @@ class ReluRule:
     the ReLU's input was positive AND the incoming gradient is positive. ``guided=False`` is the
     ordinary ReLU gradient. The switch is read when backward runs, so one forward pass can be
     differentiated once with each rule (guided Grad-CAM does this).
+
+    ``deconv=True`` applies the deconvnet rule of Zeiler & Fergus 2014 ("Visualizing and
+    Understanding Convolutional Networks"): the backward pass rectifies the incoming gradient
+    and ignores where the ReLU's input was positive (the "reversed" ReLU of the deconvnet).
     """
 
-    __slots__ = ("guided",)
+    __slots__ = ("guided", "deconv")
 
-    def __init__(self, guided: bool = True) -> None:
+    def __init__(self, guided: bool = True, *, deconv: bool = False) -> None:
         self.guided = guided
+        self.deconv = deconv
 
 
 class _RuledReLU(torch.autograd.Function):
@@ -109,6 +114,8 @@ class _RuledReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (out,) = ctx.saved_tensors
+        if ctx.rule.deconv:
+            return torch.relu(grad), None, None
         grad_in = torch.ops.aten.threshold_backward(grad, out, 0)  # the built-in ReLU backward
         if ctx.rule.guided:
             grad_in.clamp_(min=0)
@@ -230,4 +237,3 @@ def activation_size(model: nn.Module) -> Iterator[list[int]]:
     finally:
         for handle in handles:
             handle.remove()
-

@@ -18,7 +18,8 @@ from test_attribution_nets import STYLES, GapNet, ViewNet, tiny
 
 NAMES = (
     "saliency", "guided-backprop", "grad-cam", "guided-grad-cam", "integrated-gradients",
-    "occlusion", "occlusion-sensitivity", "smoothgrad",
+    "occlusion", "occlusion-sensitivity", "smoothgrad", "ablation-cam", "deconvnet", "grad-cam++", "xgrad-cam",
+    "hires-cam", "layer-cam", "rise", "score-cam", "shap-cam",
 )  # fmt: skip
 
 

@@ -29,6 +29,10 @@ SMALL_OPTIONS = {
     "smoothgrad": {"samples": 3, "batch_size": 2},
     "occlusion": {"window": 6, "stride": 4, "batch_size": 3},
     "occlusion-sensitivity": {"window": 6, "stride": 4, "batch_size": 3},
+    "score-cam": {"batch_size": 3},
+    "ablation-cam": {"batch_size": 3},
+    "shap-cam": {"samples": 3, "batch_size": 5},
+    "rise": {"masks": 20, "batch_size": 7},
 }
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
-from .._checks import Target, check_pixel_range, target_indices
-from .._hooks import activation_size
+from .._checks import Target, check_pixel_range, target_indices, target_matrix
+from .._hooks import activation_size, inspecting
+from .._outputs import OutputSpec
 from .._runner import (
     ModelRunner,
     channels_last,
@@ -61,8 +63,7 @@ class Scorer:
         scores = self.fn(logits)
         if not isinstance(scores, torch.Tensor) or scores.shape != (logits.shape[0],):
             raise InputError(
-                "a target callable must map logits of shape (N, classes) to scores of shape (N,), "
-                "row by row, for any N"
+                "a target callable must map logits of shape (N, classes) to scores of shape (N,), row by row, for any N"
             )
         return scores
 
@@ -164,6 +165,31 @@ def chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + size, total)
 
 
+def per_class(
+    func: Callable[..., Any],
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    top: int | None,
+    output: OutputSpec,
+    **options: Any,
+) -> Any:
+    """Run a one-class method once per class of a (B, K) target or ``top=K``; stack results at dim 1.
+
+    For the methods whose cost is dominated by many copies per class (integrated gradients,
+    SmoothGrad): one clean forward pass picks the classes, then each class runs on its own.
+    Tuples (``return_delta``) are stacked element by element.
+    """
+    xin = prepare_input(model, x)
+    with inspecting(model), torch.no_grad():
+        logits = ModelRunner(model, xin, output)(xin)
+    classes = target_matrix(target, logits, top)
+    results = [func(model, x, classes[:, k], output=output, **options) for k in range(classes.shape[1])]
+    if isinstance(results[0], tuple):
+        return tuple(torch.stack(parts, dim=1) for parts in zip(*results, strict=True))
+    return torch.stack(results, dim=1)
+
+
 def broadcast_like(value: float | torch.Tensor, x: torch.Tensor, name: str) -> torch.Tensor:
     """A scalar or a tensor broadcastable to ``x`` (B,C,H,W), expanded to ``x``'s shape."""
     if isinstance(value, bool):
@@ -188,6 +214,6 @@ def broadcast_like(value: float | torch.Tensor, x: torch.Tensor, name: str) -> t
 
 __all__ = [
     "ChunkPlan", "ModelRunner", "Scorer", "batch_size_for", "broadcast_like", "channels_last", "chunks",
-    "clean_forward", "finish", "gradients_on", "input_gradient", "outside_inference_mode", "positive_int",
+    "clean_forward", "finish", "gradients_on", "input_gradient", "outside_inference_mode", "per_class", "positive_int",
     "prepare_input", "probe",
 ]  # fmt: skip

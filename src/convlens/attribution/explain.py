@@ -8,17 +8,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import Target, target_indices
+from .._checks import Target, is_multi, target_matrix
 from .._hooks import inspecting
 from .._outputs import OutputSpec
 from ..errors import InputError
 from ..models import get_info
 from ..registry import MethodSpec, get_method, list_methods
+from ._camgrad import sharing_passes
 from ._common import ModelRunner, finish, outside_inference_mode, prepare_input
 from .gradcam import gradcam_layer
 
-# not options of explain: return_delta would turn a map into a tuple; output is explain's own
-_NOT_OPTIONS = ("return_delta", "output")
+# not options of explain: return_delta would turn a map into a tuple; output and top are explain's own
+_NOT_OPTIONS = ("return_delta", "output", "top")
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,11 @@ class Explanation:
     Attributes:
         images: a detached copy of the images, (B,C,H,W), on the input's device.
         maps: method name → its result ((B,C,H,W), (B,1,H,W) or (B,rows,cols) for
-            ``"occlusion-sensitivity"``), in the order the methods were asked for.
-        target: the explained class of each image, (B,) long; -1 for a callable target.
-        target_probability: softmax probability of that class, (B,); NaN for a callable target.
+            ``"occlusion-sensitivity"``), in the order the methods were asked for; with K
+            classes per image (``top=K`` or a (B, K) target) each map has a K dimension after
+            the batch: (B,K,C,H,W), (B,K,1,H,W), (B,K,rows,cols).
+        target: the explained class of each image, (B,) long (or (B,K)); -1 for a callable target.
+        target_probability: softmax probability of that class, (B,) (or (B,K)); NaN for a callable target.
         predicted: the predicted class, (B,) long.
         probability: its probability, (B,).
         class_names: the model's class names when it carries :class:`convlens.models.ModelInfo`.
@@ -66,6 +69,7 @@ def explain(
     methods: str | Sequence[str],
     target: Target = None,
     *,
+    top: int | None = None,
     output: OutputSpec = None,
     progress: Callable[[int, int, str], None] | None = None,
     **options: object,
@@ -76,14 +80,18 @@ def explain(
     the method's own defaults overridden by those of ``options`` it accepts (so
     ``steps=100`` reaches integrated gradients and ``layer=...`` both Grad-CAM methods). An
     option that no registered attribution method accepts is an error (a typo); one that only
-    unselected methods accept is ignored. The Grad-CAM layer is resolved once, so both
-    Grad-CAM methods look at the same layer.
+    unselected methods accept is ignored. The Grad-CAM layer is resolved once, so every CAM
+    method looks at the same layer, and the gradient CAMs (Grad-CAM, Grad-CAM++, XGrad-CAM,
+    LayerCAM, HiRes-CAM) share one forward and one backward pass
+    (:func:`convlens.attribution._camgrad.sharing_passes`).
 
     Args:
         model: any classifier taking [0,1] images; given back unchanged.
         x: images in [0,1].
         methods: registry names (``"saliency"``, ``"grad-cam"`` ...) or one name.
-        target: None (the predicted class), an int, one class per image, or a callable.
+        target: None (the predicted class), an int, one class per image, a (B, K) tensor of K
+            classes per image, or a callable.
+        top: explain each image's ``top`` highest-scoring classes (then ``target`` must be None).
         output: where the logits are in the model's output (:mod:`convlens._outputs`).
         progress: called as ``progress(i, count, name)`` before the i-th method (1-based) runs.
         **options: method options (``layer``, ``steps``, ``window`` ...).
@@ -114,8 +122,11 @@ def explain(
         class_probability = torch.full_like(probability, float("nan"))
         passed: Target = target
     else:
-        classes = target_indices(target, logits)
-        class_probability = probs.gather(1, classes[:, None])[:, 0]
+        matrix = target_matrix(target, logits, top)
+        multi = is_multi(target, top)
+        classes = matrix if multi else matrix[:, 0]
+        class_probability = probs.gather(1, matrix)
+        class_probability = class_probability if multi else class_probability[:, 0]
         passed = classes
 
     layer = None
@@ -123,16 +134,17 @@ def explain(
         with inspecting(model):
             layer, _ = gradcam_layer(model, options.get("layer", None), xin, output)  # type: ignore[arg-type]
     maps: dict[str, torch.Tensor] = {}
-    for i, spec in enumerate(specs, start=1):
-        if progress is not None:
-            progress(i, len(specs), spec.name)
-        accepted = _parameters(spec)
-        kwargs = {k: v for k, v in options.items() if k in accepted}
-        if spec.takes_layer:
-            kwargs["layer"] = layer
-        if "output" in spec.parameters:
-            kwargs["output"] = output
-        maps[spec.name] = spec.func(model, x, passed, **kwargs)
+    with sharing_passes():
+        for i, spec in enumerate(specs, start=1):
+            accepted = _parameters(spec)
+            kwargs = {k: v for k, v in options.items() if k in accepted}
+            if progress is not None:
+                progress(i, len(specs), spec.name)
+            if spec.takes_layer:
+                kwargs["layer"] = layer
+            if "output" in spec.parameters:
+                kwargs["output"] = output
+            maps[spec.name] = spec.func(model, x, passed, **kwargs)
 
     def out(t: torch.Tensor) -> torch.Tensor:
         return t.detach().to(x.device)

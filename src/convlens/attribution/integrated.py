@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import Target
+from .._checks import Target, is_multi
 from .._hooks import inspecting
 from .._outputs import OutputSpec
 from ..errors import InputError
@@ -21,6 +21,7 @@ from ._common import (
     gradients_on,
     input_gradient,
     outside_inference_mode,
+    per_class,
     positive_int,
     prepare_input,
 )
@@ -64,7 +65,10 @@ def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @register_method(
-    "integrated-gradients", kind="attribution", output="pixel", signed=True,
+    "integrated-gradients",
+    kind="attribution",
+    output="pixel",
+    signed=True,
     summary="gradients integrated along the straight path from a baseline image",
     paper="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks",
 )
@@ -79,6 +83,7 @@ def integrated_gradients(
     batch_size: int | None = None,
     method: str = "gausslegendre",
     return_delta: bool = False,
+    top: int | None = None,
     output: OutputSpec = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Integrated gradients: ``(x - x') · ∫₀¹ dS(x' + α(x - x'))/dx dα``, by quadrature.
@@ -104,6 +109,8 @@ def integrated_gradients(
         method: quadrature rule, see :func:`quadrature` (Captum's names and default; our
             ``"riemann_trapezoid"`` is the textbook rule, which differs from Captum's).
         return_delta: also return the completeness gap.
+        top: explain each image's ``top`` highest-scoring classes (or pass a (B, K) target):
+            one run per class, results stacked at dim 1.
         output: where the logits are in the model's output: an index, a key or a callable
             (:mod:`convlens._outputs`).
 
@@ -111,8 +118,12 @@ def integrated_gradients(
         The attributions (signed, detached, on ``x``'s device), or ``(attributions, delta)``.
 
     Shape:
-        ``x``: (B,C,H,W); attributions: (B,C,H,W); delta: (B,).
+        ``x``: (B,C,H,W); attributions: (B,C,H,W); delta: (B,); with K classes per image
+        (B,K,C,H,W) and (B,K).
     """
+    if is_multi(target, top):
+        options = dict(baseline=baseline, steps=steps, batch_size=batch_size, method=method, return_delta=return_delta)
+        return per_class(integrated_gradients, model, x, target, top, output, **options)
     xin = prepare_input(model, x)
     steps = positive_int(steps, "steps")
     if batch_size is not None:

@@ -8,22 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import Target, check_pixel_range
+from .._checks import Target, check_pixel_range, is_multi
 from .._hooks import inspecting
 from .._outputs import OutputSpec
 from ..errors import InputError
 from ..registry import register_method
-from ._common import (
-    ModelRunner,
-    Scorer,
-    batch_size_for,
-    broadcast_like,
-    chunks,
-    clean_forward,
-    finish,
-    outside_inference_mode,
-    prepare_input,
-)
+from ._common import broadcast_like, finish, outside_inference_mode, prepare_input
+from ._perturb import Engine
 
 Pair = int | tuple[int, int]
 
@@ -97,11 +88,13 @@ def _occluded_scores(
     batch_size: int | None,
     probability: bool,
     output: OutputSpec,
+    top: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[int, int]]:
-    """Scores of the clean images (B,) and of every occluded copy (B, rows, cols).
+    """Scores of the clean images (B, K) and of every occluded copy (B, K, rows, cols).
 
-    The occluded copies (patch position × image, skipping patches that change nothing) are
-    built chunk by chunk and run through the model in large batches without autograd.
+    The occluded copies (patch position × image, skipping patches that change nothing) run
+    through the perturbation engine (:mod:`convlens.attribution._perturb`): built on the
+    device chunk by chunk, in large batches without autograd, halved on out-of-memory.
     """
     batch, _, height, width = xin.shape
     (rows, cols), win, step = patch_grid((height, width), window, stride)
@@ -112,31 +105,34 @@ def _occluded_scores(
     row_cover = _covers(height, rows, win[0], step[0], xin.device)
     col_cover = _covers(width, cols, win[1], step[1], xin.device)
     with inspecting(model), torch.no_grad():
-        run = ModelRunner(model, xin, output)
-        logits, per_image = clean_forward(run, xin)
-        scorer = Scorer(target, logits)
-        score = scorer.probability if probability else scorer.logit
-        clean = score(logits)
-        size = batch_size_for(batch_size, per_image, grad=False)
-        xin = run.layout(xin)
-        changed = _changed(xin, float(fill) if fill_images is None else fill_images, (rows, cols), win, step)
-        grid = clean.repeat(rows * cols)  # a copy: unchanged copies keep the clean score
+        engine = Engine(model, xin, target, top, output, batch_size=batch_size, probability=probability)
+        clean = engine.clean  # (B, K)
+        layout = engine.run.layout(xin)
+        changed = _changed(layout, float(fill) if fill_images is None else fill_images, (rows, cols), win, step)
         todo = changed.reshape(-1).nonzero()[:, 0]  # flat (patch, image) indices, patch-major
-        for start, stop in chunks(todo.numel(), size):
-            flat = todo[start:stop]
+
+        def build(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            flat = todo[idx]
             patch, image = flat // batch, flat % batch
             mask = (row_cover[patch // cols][:, :, None] & col_cover[patch % cols][:, None, :])[:, None]
-            copies = xin[image]
+            copies = layout[image]
             if fill_images is None:
-                copies.masked_fill_(mask, float(fill))  # type: ignore[arg-type]
+                copies.masked_fill_(mask, float(fill))
             else:
                 copies = torch.where(mask, fill_images[image], copies)
-            grid[flat] = score(run(copies), image)
-    return clean, grid.view(rows, cols, batch).permute(2, 0, 1), win, step
+            return copies, image
+
+        scores = engine.inputs(todo.numel(), build)
+        grid = clean.repeat(rows * cols, 1)  # (rows·cols·B, K): unchanged copies keep the clean score
+        grid[todo] = scores
+    return clean, grid.view(rows, cols, batch, -1).permute(2, 3, 0, 1), win, step
 
 
 @register_method(
-    "occlusion", kind="attribution", output="pixel", signed=True,
+    "occlusion",
+    kind="attribution",
+    output="pixel",
+    signed=True,
     summary="average drop of the class score when a sliding patch covers each pixel",
     paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
 )
@@ -150,6 +146,7 @@ def occlusion(
     stride: Pair = 4,
     fill: float | torch.Tensor = 0.0,
     batch_size: int | None = None,
+    top: int | None = None,
     output: OutputSpec = None,
 ) -> torch.Tensor:
     """Occlusion attribution: how much the class score drops when a patch covers each pixel.
@@ -168,7 +165,8 @@ def occlusion(
         window: patch size, an int or (height, width).
         stride: patch step, an int or (height, width), at most the window so every pixel is covered.
         fill: the patch's pixel value (0.0 is black), or a tensor broadcastable to ``x``.
-        batch_size: occluded copies per forward pass; default chosen from the model's activation size.
+        batch_size: occluded copies per forward pass; default sized to free memory.
+        top: explain each image's ``top`` highest-scoring classes; all K come from the same copies.
         output: where the logits are in the model's output: an index, a key or a callable
             (:mod:`convlens._outputs`).
 
@@ -176,24 +174,29 @@ def occlusion(
         The attribution, signed, the same for every channel of a pixel; detached, on ``x``'s device.
 
     Shape:
-        ``x``: (B,C,H,W); result: (B,C,H,W).
+        ``x``: (B,C,H,W); result: (B,C,H,W), or (B,K,C,H,W) for K classes per image.
     """
     xin = prepare_input(model, x)
-    (_, _), win, step = patch_grid(tuple(xin.shape[-2:]), window, stride)
+    (_, _), win, step = patch_grid((int(xin.shape[-2]), int(xin.shape[-1])), window, stride)
     for n, w, s in zip(xin.shape[-2:], win, step):
         if s > w and w < n:
             raise InputError(f"stride {step} is larger than the window {win}: some pixels would never be covered")
-    clean, grid, win, step = _occluded_scores(model, xin, target, window, stride, fill, batch_size, False, output)
-    drop = (clean[:, None, None] - grid)[:, None]
+    clean, grid, win, step = _occluded_scores(model, xin, target, window, stride, fill, batch_size, False, output, top)
+    batch, classes = clean.shape
+    drop = (clean[:, :, None, None] - grid).reshape(batch * classes, 1, *grid.shape[-2:])
     ones = torch.ones((1, 1, *win), dtype=drop.dtype, device=drop.device)
     height, width = xin.shape[-2:]
     summed = F.conv_transpose2d(drop, ones, stride=step)[..., :height, :width]
     counts = F.conv_transpose2d(torch.ones_like(drop[:1]), ones, stride=step)[..., :height, :width]
-    return finish((summed / counts).expand_as(xin), x)
+    result = (summed / counts).view(batch, classes, 1, height, width).expand(-1, -1, xin.shape[1], -1, -1)
+    return finish(result if is_multi(target, top) else result[:, 0], x)
 
 
 @register_method(
-    "occlusion-sensitivity", kind="attribution", output="grid", signed=False,
+    "occlusion-sensitivity",
+    kind="attribution",
+    output="grid",
+    signed=False,
     summary="probability of the class for each position of an occluding patch",
     paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
 )
@@ -207,6 +210,7 @@ def occlusion_sensitivity(
     stride: Pair = 4,
     fill: float | torch.Tensor = 0.0,
     batch_size: int | None = None,
+    top: int | None = None,
     output: OutputSpec = None,
 ) -> torch.Tensor:
     """Occlusion sensitivity: the probability of the class for each position of an occluding patch.
@@ -223,7 +227,8 @@ def occlusion_sensitivity(
         window: patch size, an int or (height, width).
         stride: patch step, an int or (height, width).
         fill: the patch's pixel value (default 0.0, black), or a tensor broadcastable to ``x``.
-        batch_size: occluded copies per forward pass; default chosen from the model's activation size.
+        batch_size: occluded copies per forward pass; default sized to free memory.
+        top: explain each image's ``top`` most probable classes; all K come from the same copies.
         output: where the logits are in the model's output (:mod:`convlens._outputs`).
 
     Returns:
@@ -231,8 +236,9 @@ def occlusion_sensitivity(
         top-left corner is at pixel ``(r·stride, c·stride)`` (not its centre).
 
     Shape:
-        ``x``: (B,C,H,W); result: (B, rows, cols) with ``rows = ceil((H - window) / stride) + 1``.
+        ``x``: (B,C,H,W); result: (B, rows, cols) with ``rows = ceil((H - window) / stride) + 1``,
+        or (B, K, rows, cols) for K classes per image.
     """
     xin = prepare_input(model, x)
-    _, grid, _, _ = _occluded_scores(model, xin, target, window, stride, fill, batch_size, True, output)
-    return finish(grid, x)
+    _, grid, _, _ = _occluded_scores(model, xin, target, window, stride, fill, batch_size, True, output, top)
+    return finish(grid if is_multi(target, top) else grid[:, 0], x)

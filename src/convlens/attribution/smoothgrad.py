@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import Target
+from .._checks import Target, is_multi
 from .._hooks import inspecting
 from .._outputs import OutputSpec
 from ..errors import InputError
@@ -18,6 +18,7 @@ from ._common import (
     gradients_on,
     input_gradient,
     outside_inference_mode,
+    per_class,
     positive_int,
     prepare_input,
     probe,
@@ -34,7 +35,10 @@ def _generator(x: torch.Tensor, seed: int | None) -> torch.Generator | None:
 
 
 @register_method(
-    "smoothgrad", kind="attribution", output="map", signed=False,
+    "smoothgrad",
+    kind="attribution",
+    output="map",
+    signed=False,
     summary="saliency averaged over copies of the image with Gaussian noise",
     paper="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
 )
@@ -48,6 +52,7 @@ def smoothgrad(
     noise: float = 0.15,
     seed: int | None = None,
     batch_size: int | None = None,
+    top: int | None = None,
     output: OutputSpec = None,
 ) -> torch.Tensor:
     """SmoothGrad of the saliency map: the mean saliency of ``samples`` noisy copies.
@@ -69,6 +74,8 @@ def smoothgrad(
         noise: noise standard deviation as a fraction of each image's value range (≥ 0).
         seed: seed for a private generator (reproducible); None draws from torch's global one.
         batch_size: copies per forward pass; default chosen from the model's activation size.
+        top: explain each image's ``top`` highest-scoring classes (or pass a (B, K) target):
+            one run per class (each with the same ``seed``), results stacked at dim 1.
         output: where the logits are in the model's output: an index, a key or a callable
             (:mod:`convlens._outputs`).
 
@@ -76,8 +83,11 @@ def smoothgrad(
         The smoothed saliency map (≥ 0), detached, on ``x``'s device.
 
     Shape:
-        ``x``: (B,C,H,W); result: (B,1,H,W).
+        ``x``: (B,C,H,W); result: (B,1,H,W), or (B,K,1,H,W) for K classes per image.
     """
+    if is_multi(target, top):
+        options = dict(samples=samples, noise=noise, seed=seed, batch_size=batch_size)
+        return per_class(smoothgrad, model, x, target, top, output, **options)
     xin = prepare_input(model, x)
     samples = positive_int(samples, "samples")
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
