@@ -149,3 +149,21 @@ def test_interrupted_explain_keeps_the_previous_complete_set(tmp_path, checkpoin
     assert main(argv) == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.stage")] == []
+
+
+def test_top_k_gives_one_row_per_image_and_class(tmp_path, checkpoint, test_digits):
+    from convlens.attribution import explain
+    from convlens.models import load_model
+
+    model = load_model(checkpoint)
+    expl = explain(model, test_digits[0][:3], ["saliency", "grad-cam"], top=2)
+    rows = expl.per_class_rows()
+    assert rows.images.shape[0] == 6 and rows.maps["grad-cam"].shape == (6, 1, 28, 28)
+    assert torch.equal(rows.target[0::2], expl.predicted) and bool((rows.target[1::2] != expl.predicted).all())
+    torch.testing.assert_close(rows.maps["saliency"][1::2], explain(model, test_digits[0][:3], ["saliency"],
+                               target=expl.target[:, 1]).maps["saliency"])  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["explain", "--model", str(checkpoint), "-n", "1", "--methods", "saliency,grad-cam", "--top", "3",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert torch.load(out / "attributions.pt", weights_only=True)["maps"]["correct/saliency"].shape[1] == 3

@@ -57,6 +57,29 @@ class Explanation:
             pick(self.target_probability), pick(self.predicted), pick(self.probability), self.class_names, self.layer,
         )  # fmt: skip
 
+    @property
+    def classes_per_image(self) -> int:
+        """K when several classes per image were explained (``top=K`` or a (B, K) target), else 1."""
+        return self.target.shape[1] if self.target.dim() == 2 else 1
+
+    def per_class_rows(self) -> Explanation:
+        """One row per (image, class): with K classes per image, B·K rows (image-major); else itself.
+
+        Figures and reports draw one row per image and class this way without knowing about K.
+        """
+        if self.target.dim() != 2:
+            return self
+        k = self.target.shape[1]
+
+        def repeat(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(k, dim=0)
+
+        return Explanation(
+            repeat(self.images), {n: m.flatten(0, 1) for n, m in self.maps.items()}, self.target.flatten(),
+            self.target_probability.flatten(), repeat(self.predicted), repeat(self.probability), self.class_names,
+            self.layer,
+        )  # fmt: skip
+
 
 def _parameters(spec: MethodSpec) -> set[str]:
     return {n for n in spec.parameters if n not in _NOT_OPTIONS}

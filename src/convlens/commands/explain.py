@@ -62,6 +62,8 @@ def build_command() -> click.Command:
     @click.option("--methods", default=None, help=f"Comma-separated methods, from: {', '.join(names)}.  [default: all]")
     @click.option("--layer", default=None, help=f"Layer for {', '.join(layered)} (default: the last feature map).")
     @click.option("--target", default=None, help="Class to explain, index or name.  [default: each prediction]")
+    @click.option("--top", type=click.IntRange(1, 20), default=None,
+                  help="Explain each image's K most likely classes (one row per image and class).")
     @click.option("-n", "--count", default=10, show_default=True, type=click.IntRange(1, 500),
                   help="With a data set: how many correct and how many misclassified images.")
     @click.option("--seed", default=0, show_default=True, help="Seed of the random pick and of noisy methods.")
@@ -77,7 +79,8 @@ def build_command() -> click.Command:
 
 def run(
     model_spec: str | None, pretrained: bool, image_paths: Sequence[Path], dataset: str | None, data_root: Path,
-    methods: str | None, layer: str | None, target: str | None, count: int, seed: int, compare_captum: bool,
+    methods: str | None, layer: str | None, target: str | None, top: int | None, count: int, seed: int,
+    compare_captum: bool,
     device: str, out: Path,
 ) -> int:  # fmt: skip
     from .._checks import parse_class
@@ -101,8 +104,14 @@ def run(
         if not any(s.takes_layer for s in specs):
             click.echo("convlens: note: --layer is used by none of the chosen methods; ignored", err=True)
     class_index = None if target is None else parse_class(target, loaded.class_names)
+    if top is not None:
+        if class_index is not None:
+            raise InputError("give either --target or --top, not both")
+        options["top"] = top
     sections, pictures, raw = _explain(loaded, image_paths, dataset or "sample", data_root, specs, class_index,
                                        options, count, seed)  # fmt: skip
+    if compare_captum and top is not None:
+        raise InputError("--compare-captum explains one class per image; drop --top")
     if compare_captum:
         sections.append(_captum(loaded, raw.pop("explained"), [s.name for s in specs], class_index, seed, options,
                                 pictures))  # fmt: skip

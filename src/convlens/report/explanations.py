@@ -115,6 +115,11 @@ def group_pictures(
         The pictures, in order.
     """
     pictures = []
+    k = explanation.classes_per_image
+    if k > 1:  # one row per image and class
+        explanation = explanation.per_class_rows()
+        truth = None if truth is None else truth.repeat_interleave(k)
+        names = None if names is None else [n for n in names for _ in range(k)]
     pixel = {s.name for s in specs if s.output != GRID_OUTPUT and s.name in explanation.maps}
     if pixel:
         view = dataclasses.replace(explanation, maps={k: v for k, v in explanation.maps.items() if k in pixel})
