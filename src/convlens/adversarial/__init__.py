@@ -10,7 +10,7 @@ and is registered in :mod:`convlens.registry` (kind ``"attack"``) where it is de
 """
 
 # isort: off  (the import order is the order of the methods in tables and the CLI)
-from ._common import AttackResult
+from ._common import AttackResult, predict
 from .fooling import fooling_image, image_from_noise, lookalike
 from .noise import NoiseResult, TransferResult, additive_noise, noise_transfer
 from .gradient import fgsm, pgd
@@ -22,5 +22,5 @@ from .training import AdversarialTraining, adversarial_batch
 __all__ = [
     "AdversarialTraining", "AttackResult", "NoiseResult", "RobustnessResult", "TransferResult", "additive_noise",
     "adversarial_batch", "fgsm", "fooling_image", "image_from_noise", "lookalike", "noise_transfer", "pgd",
-    "robustness",
+    "predict", "robustness",
 ]  # fmt: skip

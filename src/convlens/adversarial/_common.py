@@ -232,3 +232,23 @@ def nan_history(batch: int, steps: int, device: torch.device) -> torch.Tensor:
     """A (B, T) float history filled with NaN (steps an image did not take stay NaN)."""
     return torch.full((batch, steps), float("nan"), device=device)
 
+
+
+def predict(model: object, x: torch.Tensor, output: object = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's class and its softmax probability for each image (one forward pass, no graph).
+
+    For captions of the clean images next to their adversarial versions.
+
+    Shape:
+        x: (B,C,H,W); results: (B,), (B,).
+    """
+    from .._hooks import inspecting
+    from .._runner import prepare_input
+
+    assert isinstance(model, torch.nn.Module)
+    xin = prepare_input(model, x)
+    with inspecting(model), torch.no_grad():
+        logits = ModelRunner(model, xin, output)(xin).float()  # type: ignore[arg-type]
+    probs = torch.softmax(logits, dim=1)
+    predicted = logits.argmax(dim=1)
+    return predicted.to(x.device), scores(probs, predicted).to(x.device)

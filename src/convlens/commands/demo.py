@@ -53,10 +53,11 @@ def _later_sections(model: nn.Module, data: Splits) -> list[Section]:
     from ..attribution.report import explanations_section
     from ..layers import compare_layers
     from ..layers.report import layers_section
+    from ..report.adversarial import adversarial_section
 
     images, labels = data.test.batch(slice(None))
     click.echo("      from-scratch layers: rebuilding mnist-cnn and comparing outputs and time")
     layers = compare_layers(model, images, labels, data_name="real MNIST test digits",
                             weights="trained in this demo")  # fmt: skip
     click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
-    return [layers_section(layers), explanations_section(model, data.test, n=10)]
+    return [layers_section(layers), explanations_section(model, data.test, n=10), adversarial_section(model, data)]
