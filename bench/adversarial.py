@@ -106,8 +106,10 @@ def speed(device: torch.device, repeats: int) -> None:
         theirs = torchattacks.PGD(model, eps=eps, alpha=step, steps=10, random_start=False)
         fns = {
             "floor": floor_fn(model, x, y, 10),
-            "ours": lambda: A.pgd(model, x, y, eps=eps, step=step, steps=10, random_start=False),
-            "torchattacks": lambda: theirs(x, y),
+            "ours": lambda m=model, x=x, y=y, e=eps, s=step: A.pgd(
+                m, x, y, eps=e, step=s, steps=10, random_start=False
+            ),
+            "torchattacks": lambda t=theirs, x=x, y=y: t(x, y),
         }
         t = timed(fns, repeats, device)
         med = {k: statistics.median(v) for k, v in t.items()}
@@ -144,11 +146,16 @@ def training(device: torch.device, args: argparse.Namespace) -> None:
 
     data = sample_splits()
     eps_list = [float(e) for e in args.eval_eps.split(",")]
-    test = data.test if args.eval_images <= 0 else data.test.subset(torch.arange(0, len(data.test), max(1, len(data.test) // args.eval_images)))
+    test = (
+        data.test
+        if args.eval_images <= 0
+        else data.test.subset(torch.arange(0, len(data.test), max(1, len(data.test) // args.eval_images)))
+    )
     adv = A.AdversarialTraining(method=args.adv_method, eps=args.adv_eps, steps=args.adv_steps)
     rows = []
     for label, config in (("plain", TrainConfig(epochs=args.epochs)),
-                          (f"adversarial ({adv.method}, eps {adv.eps})", TrainConfig(epochs=args.epochs, adversarial=adv))):  # fmt: skip
+                          (f"adversarial ({adv.method}, eps {adv.eps})",
+                           TrainConfig(epochs=args.epochs, adversarial=adv))):  # fmt: skip
         torch.manual_seed(0)
         model = create_model("mnist-cnn")
         t0 = time.perf_counter()
@@ -159,8 +166,11 @@ def training(device: torch.device, args: argparse.Namespace) -> None:
                              progress=False)  # fmt: skip
         eval_s = time.perf_counter() - t0
         rows.append((label, result.test_accuracy, curve, train_s, eval_s))
-        print(f"{label}: test accuracy {result.test_accuracy:.2%} (all {len(data.test)}), train {train_s:.0f}s, "
-              f"robustness eval {eval_s:.0f}s: " + ", ".join(f"eps {e:g}: {a:.1%}" for e, a in curve.rows()), flush=True)
+        print(
+            f"{label}: test accuracy {result.test_accuracy:.2%} (all {len(data.test)}), train {train_s:.0f}s, "
+            f"robustness eval {eval_s:.0f}s: " + ", ".join(f"eps {e:g}: {a:.1%}" for e, a in curve.rows()),
+            flush=True,
+        )
     print(f"\n| model | clean test accuracy ({len(data.test)}) | " + " | ".join(f"PGD eps {e:g}" for e in eps_list)
           + " | train s | eval s |")  # fmt: skip
     print("|---|---|" + "---|" * len(eps_list) + "---|---|")

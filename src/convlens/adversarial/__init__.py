@@ -12,8 +12,8 @@ and is registered in :mod:`convlens.registry` (kind ``"attack"``) where it is de
 # isort: off  (the import order is the order of the methods in tables and the CLI)
 from ._common import AttackResult, predict
 from .fooling import fooling_image, image_from_noise, lookalike
-from .noise import NoiseResult, TransferResult, additive_noise, noise_transfer
 from .gradient import fgsm, pgd
+from .noise import NoiseResult, TransferResult, additive_noise, noise_transfer
 from .robustness import RobustnessResult, robustness
 from .training import AdversarialTraining, adversarial_batch
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -81,7 +82,7 @@ class AttackResult:
 
     def select(self, index: torch.Tensor | slice) -> AttackResult:
         """The result of a subset of the images (same type, every per-image field indexed)."""
-        changes = {}
+        changes: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, torch.Tensor) and value.dim() > 0 and f.name not in _SHARED_FIELDS:
@@ -222,7 +223,8 @@ def build_result(
     return cls(
         images=finish(images, like), original=finish(original, like), target=target.to(device),
         targeted=targeted, success=check.success.to(device), predicted=check.predicted.to(device),
-        probability=check.probability.detach().to(device), target_probability=check.target_probability.detach().to(device),
+        probability=check.probability.detach().to(device),
+        target_probability=check.target_probability.detach().to(device),
         steps=steps.to(device), history=None if history is None else history.detach().to(device), method=method,
         **extra,
     )  # fmt: skip
@@ -231,7 +233,6 @@ def build_result(
 def nan_history(batch: int, steps: int, device: torch.device) -> torch.Tensor:
     """A (B, T) float history filled with NaN (steps an image did not take stay NaN)."""
     return torch.full((batch, steps), float("nan"), device=device)
-
 
 
 def predict(model: object, x: torch.Tensor, output: object = None) -> tuple[torch.Tensor, torch.Tensor]:

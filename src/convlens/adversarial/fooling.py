@@ -11,11 +11,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .._checks import Target, check_images
+from .._checks import Target, check_images, model_device
 from .._hooks import inspecting
 from .._outputs import OutputSpec
 from .._runner import ModelRunner, gradients_on, model_dtype, outside_inference_mode, prepare_input
-from .._checks import model_device
 from ..errors import InputError
 from ..registry import register_method
 from ._common import (
@@ -33,7 +32,9 @@ from ._common import (
 )
 
 
-def _score_gradient(run: ModelRunner, images: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _score_gradient(
+    run: ModelRunner, images: torch.Tensor, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Target logits (B,), their input gradient (B,C,H,W) and all logits (B,K), in one forward and backward."""
     leaf = images.detach().requires_grad_(True)
     logits = run(leaf)
@@ -47,7 +48,9 @@ def _per_image(values: torch.Tensor) -> torch.Tensor:
 
 
 @register_method(
-    "fooling", kind="attack", output="image",
+    "fooling",
+    kind="attack",
+    output="image",
     summary="normalized gradient ascent on the target's score until the model predicts the target",
     paper="Szegedy et al. 2014, Intriguing properties of neural networks",
 )
@@ -121,7 +124,7 @@ def _image_size(model: nn.Module, image_size: Sequence[int] | None) -> tuple[int
     size = tuple(image_size)
     if len(size) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
         raise InputError(f"image_size must be (C, H, W) with positive ints, got {image_size!r}")
-    return size  # type: ignore[return-value]
+    return size
 
 
 def _ascend(
@@ -160,13 +163,17 @@ def _ascend(
     return images, taken, history
 
 
-def _noise_start(shape: tuple[int, ...], std: float, seed: int | None, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _noise_start(
+    shape: tuple[int, ...], std: float, seed: int | None, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     generator = generator_for(seed, device)
     return (0.5 + std * torch.randn(shape, generator=generator, device=device, dtype=dtype)).clamp(0.0, 1.0)
 
 
 @register_method(
-    "from-noise", kind="attack", output="image",
+    "from-noise",
+    kind="attack",
+    output="image",
     summary="a class image grown from mid-grey noise by gradient ascent on the class score",
     paper="Simonyan, Vedaldi & Zisserman 2014, Deep Inside Convolutional Networks (class model visualization)",
 )
@@ -238,7 +245,9 @@ def _target_list(target: Target, logits: torch.Tensor) -> torch.Tensor:
 
 
 @register_method(
-    "lookalike", kind="attack", output="image",
+    "lookalike",
+    kind="attack",
+    output="image",
     summary="an image classified as the target that still looks like another image (score minus beta times MSE)",
     paper="Szegedy et al. 2014, Intriguing properties of neural networks (targeted look-alike exercise)",
 )

@@ -150,7 +150,9 @@ def _run_pgd(
 
 
 @register_method(
-    "fgsm", kind="attack", output="image",
+    "fgsm",
+    kind="attack",
+    output="image",
     summary="one step of eps times the sign of the loss gradient (fast gradient sign method)",
     paper="Goodfellow, Shlens & Szegedy 2015, Explaining and Harnessing Adversarial Examples",
 )
@@ -196,7 +198,9 @@ def fgsm(
 
 
 @register_method(
-    "pgd", kind="attack", output="image",
+    "pgd",
+    kind="attack",
+    output="image",
     summary="projected gradient descent: many small signed (or L2) steps, projected back into the eps-ball",
     paper="Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks",
 )

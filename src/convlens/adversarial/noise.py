@@ -64,7 +64,9 @@ class TransferResult:
 
 
 @register_method(
-    "noise", kind="attack", output="image",
+    "noise",
+    kind="attack",
+    output="image",
     summary="one additive noise per target class, learned on a batch so that image + noise is classified as the target",
     paper="Szegedy et al. 2014, Intriguing properties of neural networks (additive-noise exercise)",
 )

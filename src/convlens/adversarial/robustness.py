@@ -49,7 +49,7 @@ class RobustnessResult:
 
     def rows(self) -> list[tuple[float, float]]:
         """``(eps, accuracy)`` pairs, for tables."""
-        return list(zip(self.eps.tolist(), self.accuracy.tolist()))
+        return list(zip(self.eps.tolist(), self.accuracy.tolist(), strict=True))
 
 
 AttackFn = Callable[..., Any]

@@ -45,7 +45,11 @@ class AdversarialTraining:
 
 
 def adversarial_batch(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: AdversarialTraining, generator: torch.Generator | None = None
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: AdversarialTraining,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The training batch with (a fraction ``config.mix`` of) its images replaced by adversarial ones.
 

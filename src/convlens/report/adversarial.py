@@ -53,6 +53,10 @@ def _name(names: Sequence[str] | None, index: int) -> str:
     return names[index] if names is not None and 0 <= index < len(names) else str(index)
 
 
+def _list(values: torch.Tensor | None) -> list[int] | None:
+    return None if values is None else [int(v) for v in values.tolist()]
+
+
 def _nan_mean(values: torch.Tensor) -> float:
     finite = values[torch.isfinite(values)]
     return float(finite.mean()) if finite.numel() else float("nan")
@@ -90,7 +94,10 @@ def examples_html(
 def from_noise_html(result: AttackResult, class_names: Sequence[str] | None = None) -> Page:
     """The class images grown from noise, their confidence, and the cost curves."""
     page = Page()
-    titles = [f"{_name(class_names, int(t))}: {p:.0%}" for t, p in zip(result.target.tolist(), result.target_probability.tolist())]
+    titles = [
+        f"{_name(class_names, int(t))}: {p:.0%}"
+        for t, p in zip(result.target.tolist(), result.target_probability.tolist(), strict=True)
+    ]
     colors = ["black" if s else "crimson" for s in result.success.tolist()]
     page.figure("from-noise", image_row_figure(result.images, titles, colors=colors), (
         f"One image per class grown from mid-grey noise in {int(result.steps.max())} gradient steps on the class "
@@ -99,7 +106,8 @@ def from_noise_html(result: AttackResult, class_names: Sequence[str] | None = No
         "what raises a class score is not what a person sees as that digit."
     ))  # fmt: skip
     labels = [_name(class_names, int(t)) for t in result.target.tolist()]
-    page.figure("from-noise-cost", cost_figure(result.history, labels, ylabel="class score (logit)"), (
+    history = result.history if result.history is not None else torch.zeros(len(result), 0)
+    page.figure("from-noise-cost", cost_figure(history, labels, ylabel="class score (logit)"), (
         "Cost curves: the class score at every step, one line per class; it keeps rising long after the "
         "model is sure of the class."
     ))  # fmt: skip
@@ -112,7 +120,7 @@ def lookalike_html(result: AttackResult, class_names: Sequence[str] | None = Non
     mse = result.perturbation.pow(2).flatten(1).mean(dim=1)
     titles = [
         f"→ {_name(class_names, int(t))}: {p:.0%}\nMSE {m:.3f}"
-        for t, p, m in zip(result.target.tolist(), result.target_probability.tolist(), mse.tolist())
+        for t, p, m in zip(result.target.tolist(), result.target_probability.tolist(), mse.tolist(), strict=True)
     ]
     colors = ["black" if s else "crimson" for s in result.success.tolist()]
     first = result.original[:1]
@@ -131,7 +139,8 @@ def noise_html(result: NoiseResult, transfer: TransferResult, class_names: Seque
     page = Page()
     batch = len(result) // len(result.noise)
     rate = result.success.view(len(result.noise), batch).float().mean(dim=1)
-    titles = [f"→ {_name(class_names, int(t))}: {r:.0%}" for t, r in zip(result.noise_target.tolist(), rate.tolist())]
+    pairs = zip(result.noise_target.tolist(), rate.tolist(), strict=True)
+    titles = [f"→ {_name(class_names, int(t))}: {r:.0%}" for t, r in pairs]
     limit = float(result.noise.abs().max())
     page.figure("noise", image_row_figure(result.noise, titles, signed=True), (
         f"One additive noise per target class, learned on {batch} images of one class (grey = 0, white/black = "
@@ -140,8 +149,8 @@ def noise_html(result: NoiseResult, transfer: TransferResult, class_names: Seque
     hits = transfer.predicted == result.noise_target[None, :].to(transfer.predicted.device)
     if transfer.labels is not None:  # a noise's own class says nothing about transfer
         hits = hits[transfer.labels[:, None] != result.noise_target[None, :].to(transfer.labels.device)]
-    page.figure("noise-transfer", transfer_figure(transfer.predicted, result.noise_target.tolist(), transfer.labels,
-                                                  class_names), (  # fmt: skip
+    fig = transfer_figure(transfer.predicted, result.noise_target.tolist(), _list(transfer.labels), class_names)
+    page.figure("noise-transfer", fig, (
         "Transfer table: each row is a fixed test image, each column a class's noise added to it; the cell is the "
         f"predicted class, green where it is the noise's target. The noises move {float(hits.float().mean()):.0%} of "
         "these images (of other classes than the target, never seen while learning) to their target."
@@ -153,7 +162,8 @@ def robustness_html(curves: Sequence[tuple[str, RobustnessResult]]) -> Page:
     """Robustness curves of one or more models, and the table of their values."""
     page = Page()
     first = curves[0][1]
-    page.figure("robustness", robustness_figure([(label, r.eps.tolist(), r.accuracy.tolist()) for label, r in curves]), (
+    lines = [(label, r.eps.tolist(), r.accuracy.tolist()) for label, r in curves]
+    page.figure("robustness", robustness_figure(lines), (
         f"Accuracy under {first.attack} against the budget eps, on {first.images} test images; eps 0 is the clean "
         "accuracy. An image counts only if the attack fails on it at that budget."
     ))  # fmt: skip

@@ -23,7 +23,6 @@ from ..models.info import get_info
 from .evaluate import Evaluation, evaluate
 
 
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides the result of a run (a resumed run must use the same)."""

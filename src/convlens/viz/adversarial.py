@@ -78,7 +78,11 @@ def attack_figure(
         diff = (adversarial[i] - original[i]).detach().float().cpu()
         shown, factor = amplified(diff)
         hit = success is not None and bool(success[i])
-        _show(a, original[i], f"original\n{_name(class_names, int(original_predicted[i]))} ({original_probability[i]:.0%})")
+        _show(
+            a,
+            original[i],
+            f"original\n{_name(class_names, int(original_predicted[i]))} ({original_probability[i]:.0%})",
+        )
         _show(b, adversarial[i], f"adversarial\n{_name(class_names, int(predicted[i]))} ({probability[i]:.0%})",
               "crimson" if hit else "black")  # fmt: skip
         _show(d, shown, f"difference ×{factor:.1f}\nmax |Δ| {float(diff.abs().max()):.2f}")
@@ -125,7 +129,7 @@ def cost_figure(history: torch.Tensor, labels: Sequence[str], *, ylabel: str, ti
     fig = new_figure(6.5, 3.6)
     ax = fig.subplots()
     steps = np.arange(values.shape[1])
-    for row, label in zip(values, labels):
+    for row, label in zip(values, labels, strict=True):
         ax.plot(steps, row, lw=1.2, label=label)
     ax.set(xlabel="step", ylabel=ylabel)
     if title:
