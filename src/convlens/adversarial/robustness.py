@@ -151,7 +151,9 @@ def robustness(
         bar.close()
     accuracy = robust.float().mean(dim=1)
     clean = float(robust[0].float().mean()) if budgets[0] == 0 else _clean_accuracy(model, dataset, batch_size, output)
-    return RobustnessResult(torch.tensor(budgets), accuracy, clean, name, dict(options), len(dataset), robust)
+    return RobustnessResult(
+        torch.tensor(budgets, dtype=torch.float64), accuracy, clean, name, dict(options), len(dataset), robust
+    )
 
 
 def _clean_accuracy(model: nn.Module, data: ImageDataset, batch_size: int, output: OutputSpec) -> float:
