@@ -232,7 +232,8 @@ def pgd(
         norm: ``"inf"`` or ``"2"``.
         targeted: move towards ``label`` instead of away from it.
         random_start: start from a uniform random point of the ball (else from ``x``).
-        restarts: independent runs; later runs attack only the images not fooled yet.
+        restarts: independent runs from new random starts (with ``random_start`` and ``eps > 0``);
+            later runs attack only the images not fooled yet.
         early_stop: stop each image once the model gets it wrong (targeted: predicts the target);
             the images still take their steps together in one batch.
         seed: seed of the random starts (``None``: the global RNG).
