@@ -81,7 +81,7 @@ def cell(values: list[float]) -> str:
     return f"{statistics.median(values) * 1e3:.1f} ({min(values) * 1e3:.1f})"
 
 
-def speed(device: torch.device, repeats: int) -> None:
+def speed(device: torch.device, repeats: int, models: list[str]) -> None:
     try:
         import torchattacks
     except ImportError as exc:  # pragma: no cover
@@ -89,7 +89,7 @@ def speed(device: torch.device, repeats: int) -> None:
     print("| model | batch | floor: 10×fwd+bwd ms | ours PGD-10 ms | torchattacks PGD-10 ms | ours/floor | "
           "ours/torchattacks | images/s ours | images/s torchattacks |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    for name in ("mnist-cnn", "squeezenet1_1"):
+    for name in models:
         torch.manual_seed(0)
         model = create_model(name).to(device).eval()
         if name == "mnist-cnn":
@@ -116,7 +116,8 @@ def speed(device: torch.device, repeats: int) -> None:
         print(f"| {name} | {batch} | {cell(t['floor'])} | {cell(t['ours'])} | {cell(t['torchattacks'])} | "
               f"{med['ours'] / med['floor']:.2f} | {med['ours'] / med['torchattacks']:.2f} | "
               f"{batch / med['ours']:.0f} | {batch / med['torchattacks']:.0f} |", flush=True)  # fmt: skip
-    fooling(device, repeats)
+    if "mnist-cnn" in models:
+        fooling(device, repeats)
 
 
 def fooling(device: torch.device, repeats: int) -> None:
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default="mnist-cnn,squeezenet1_1", help="speed part: models to time")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--adv-method", default="fgsm-rs")
     parser.add_argument("--adv-eps", type=float, default=0.3)
@@ -201,7 +203,7 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"device {device}, threads {args.threads}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     if args.part in ("speed", "all"):
-        speed(device, args.repeats)
+        speed(device, args.repeats, args.models.split(","))
     if args.part in ("training", "all"):
         training(device, args)
     print(f"# load {os.getloadavg()[0]:.1f} at the end")

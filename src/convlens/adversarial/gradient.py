@@ -82,11 +82,10 @@ def project(adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.
     """
     delta = adv - x
     if norm == "inf":
-        delta = delta.clamp(-eps, eps)
+        delta.clamp_(-eps, eps)
     else:
-        factor = (eps / _l2(delta).clamp_min(1e-12)).clamp(max=1.0)
-        delta = delta * _per_image(factor)
-    return (x + delta).clamp(0.0, 1.0)
+        delta.mul_(_per_image((eps / _l2(delta).clamp_min(1e-12)).clamp(max=1.0)))
+    return delta.add_(x).clamp_(0.0, 1.0)  # x + delta, in delta's memory
 
 
 def random_start_point(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None) -> torch.Tensor:
@@ -111,9 +110,9 @@ def random_start_point(x: torch.Tensor, eps: float, norm: str, generator: torch.
 def _ascent(adv: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, eps: float, step: float, norm: str) -> torch.Tensor:
     """One PGD step: L∞ moves by ``step·sign(grad)``; L2 by ``step`` along the normalized gradient."""
     if norm == "inf":
-        moved = adv + step * grad.sign()
+        moved = grad.sign_().mul_(step).add_(adv)  # adv + step·sign(grad), in grad's memory
     else:
-        moved = adv + step * grad / _per_image(_l2(grad) + NORM_FLOOR)
+        moved = grad.div_(_per_image(_l2(grad) + NORM_FLOOR)).mul_(step).add_(adv)
     return project(moved, x, eps, norm)
 
 
