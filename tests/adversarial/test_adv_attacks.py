@@ -145,6 +145,10 @@ def test_fooling_images_reach_their_target_within_the_default_budget(trained_mni
     assert torch.isnan(result.history[done, -1]).all()
     assert bool((result.steps[done] >= 1).all())
     assert result.images.min() >= 0 and result.images.max() <= 1
+    part = result.select(slice(2, 5))
+    assert (
+        len(part) == 3 and torch.equal(part.images, result.images[2:5]) and torch.equal(part.steps, result.steps[2:5])
+    )
 
 
 def test_fooling_an_image_already_of_the_target_takes_no_step(trained_mnist, test_digits):

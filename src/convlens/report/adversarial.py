@@ -155,6 +155,19 @@ def noise_html(result: NoiseResult, transfer: TransferResult, class_names: Seque
         f"predicted class, green where it is the noise's target. The noises move {float(hits.float().mean()):.0%} of "
         "these images (of other classes than the target, never seen while learning) to their target."
     ))  # fmt: skip
+    truth = _list(transfer.labels)
+    header = [
+        "image",
+        "true class",
+        "clean",
+        *(f"noise → {_name(class_names, int(t))}" for t in result.noise_target.tolist()),
+    ]
+    rows = [
+        [f"#{i}", "" if truth is None else _name(class_names, truth[i]), _name(class_names, int(transfer.clean[i])),
+         *(_name(class_names, int(p)) for p in transfer.predicted[i].tolist())]
+        for i in range(len(transfer.clean))
+    ]  # fmt: skip
+    page.html.append(table(header, rows))
     return page
 
 
