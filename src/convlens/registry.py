@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 KIND_PACKAGES: dict[str, str] = {
     "attribution": "convlens.attribution",
     "synthesis": "convlens.synthesis",
+    "attack": "convlens.adversarial",
 }
 
 # What a method returns, for figures and reports:

@@ -56,6 +56,7 @@ def _later_sections(model: nn.Module, data: Splits, seed: int) -> list[Section]:
     from ..layers import compare_layers
     from ..report.explanations import explanations_section
     from ..report.layers import layers_section
+    from ..report.adversarial import adversarial_section
 
     images, labels = data.test.batch(slice(None))
     click.echo("      from-scratch layers: rebuilding mnist-cnn and comparing outputs and time")
@@ -69,7 +70,8 @@ def _later_sections(model: nn.Module, data: Splits, seed: int) -> list[Section]:
     from ..report.trust import trust_section
 
     click.echo("      can you trust these maps? Captum, randomization sanity check, deletion/insertion")
-    return sections + [trust_section(model, data)]
+    sections.append(trust_section(model, data))
+    return sections + [adversarial_section(model, data)]
 
 
 def _inspect_sections(model: nn.Module, data: Splits) -> list[Section]:

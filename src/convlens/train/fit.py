@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .._io import folder_lock, remove_stale_temporaries
+from ..adversarial.training import AdversarialTraining, adversarial_batch
 from ..data.dataset import ImageDataset, Splits, train_val_test
 from ..errors import DataFileError, InputError
 from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_model
@@ -33,6 +34,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     schedule: str = "cosine"  # or "constant"
+    adversarial: AdversarialTraining | None = None  # train on FGSM-RS or PGD examples (convlens.adversarial)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0:
@@ -124,8 +126,11 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place with Adam and cross-entropy; evaluate on the test part at the end.
 
-    The learning rate follows ``config.schedule`` (cosine decay over ``config.epochs`` by
-    default) and depends only on the epoch number.
+    The learning rate follows ``config.schedule`` (cosine decay over ``config.epochs`` by default) and depends only
+    on the epoch number. With ``config.adversarial`` every training batch is replaced by
+    adversarial examples of the current model before the step (adversarial training: FGSM with
+    random start, Wong et al. 2020, or PGD, Madry et al. 2018); the training loss and accuracy
+    are then those on the adversarial batches, validation and test stay on clean images.
 
     Every epoch a checkpoint (model, optimizer, epoch, history, RNG state) is written
     atomically to ``out/checkpoint.pt``. With ``resume=True`` an interrupted run continues from
@@ -238,6 +243,8 @@ def _train(
                    disable=not progress, leave=False, mininterval=0.5)  # fmt: skip
         for x, y in train.batches(config.batch_size, order):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if config.adversarial is not None:
+                x = adversarial_batch(model, x, y, config.adversarial)
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
@@ -305,6 +312,12 @@ def _restore(
             f"{path} follows a cosine schedule over {saved['epochs']} epochs, not {config.epochs} (the learning "
             f"rate of every epoch depends on that count); resume with --epochs {saved['epochs']} or start again "
             "with --overwrite"
+        )
+    adversarial = None if config.adversarial is None else asdict(config.adversarial)
+    if saved.get("adversarial") != adversarial:  # checkpoints older than adversarial training have none
+        raise InputError(
+            f"{path} was trained with adversarial={saved.get('adversarial')}, not {adversarial}; "
+            "resume with the same settings or use another --out folder"
         )
     model.load_state_dict(payload["state_dict"])
     optimizer.load_state_dict(payload["optimizer"])
