@@ -101,7 +101,7 @@ def _occluded_scores(
     scalar_fill = isinstance(fill, (int, float)) and not isinstance(fill, bool)
     fill_images = None if scalar_fill else broadcast_like(fill, xin, "fill")
     if scalar_fill:
-        check_pixel_range(float(fill), "fill")  # type: ignore[arg-type]
+        check_pixel_range(float(fill), "fill")
     row_cover = _covers(height, rows, win[0], step[0], xin.device)
     col_cover = _covers(width, cols, win[1], step[1], xin.device)
     with inspecting(model), torch.no_grad():

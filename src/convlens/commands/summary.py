@@ -21,7 +21,7 @@ def _size(text: str | None) -> tuple[int, int, int] | None:
         parts = ()
     if len(parts) != 3:
         raise InputError(f"--input-size must look like 3x224x224 (C x H x W), got {text!r}")
-    return parts  # type: ignore[return-value]
+    return parts[0], parts[1], parts[2]
 
 
 @click.command("summary")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -60,7 +62,7 @@ def compute_maps(
     """
     from ..attribution import explain
 
-    kept = {k: v for k, v in options.items() if k != "output"}  # explain rejects options no method takes
+    kept: dict[str, Any] = {k: v for k, v in options.items() if k != "output"}  # explain rejects unknown options
     result = explain(model, x, [s.name for s in specs], target=classes, output=output, **kept)
     return dict(result.maps), result.layer
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..train.fit import EpochRecord
 from .figures import new_figure
 
 
@@ -17,7 +18,7 @@ def to_numpy_image(image: torch.Tensor) -> np.ndarray:
     return t[0].numpy() if t.shape[0] == 1 else t.permute(1, 2, 0).numpy()
 
 
-def curves_figure(history: Sequence[object], title: str = "") -> Figure:
+def curves_figure(history: Sequence[EpochRecord], title: str = "") -> Figure:
     """Loss and accuracy per epoch, training vs validation, side by side.
 
     Args:
@@ -43,7 +44,11 @@ def curves_figure(history: Sequence[object], title: str = "") -> Figure:
 
 
 def labelled_grid_figure(
-    images: torch.Tensor, truth: Sequence[int], predicted: Sequence[int], class_names: Sequence[str], columns: int = 8
+    images: torch.Tensor,
+    truth: Sequence[int] | torch.Tensor,
+    predicted: Sequence[int] | torch.Tensor,
+    class_names: Sequence[str],
+    columns: int = 8,
 ) -> Figure:
     """Images with their true and predicted labels; wrong predictions titled in red.
 
