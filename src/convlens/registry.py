@@ -28,6 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The package that registers each kind of method on import.
 KIND_PACKAGES: dict[str, str] = {
     "attribution": "convlens.attribution",
+    "style": "convlens.style",
 }
 
 # What a method returns, for figures and reports:
