@@ -16,7 +16,7 @@ from . import __version__
 from .errors import ConvlensError
 
 # Sub-command modules under convlens.commands; each defines ``command`` (a click.Command).
-COMMANDS = ("summary", "train", "layers", "explain", "demo")
+COMMANDS = ("summary", "train", "layers", "explain", "style", "demo")
 
 
 class _LazyGroup(click.Group):

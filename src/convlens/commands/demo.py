@@ -59,4 +59,9 @@ def _later_sections(model: nn.Module, data: Splits) -> list[Section]:
     layers = compare_layers(model, images, labels, data_name="real MNIST test digits",
                             weights="trained in this demo")  # fmt: skip
     click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
-    return [layers_section(layers), explanations_section(model, data.test, n=10)]
+    sections = [layers_section(layers), explanations_section(model, data.test, n=10)]
+    from ..report.style import style_demo_section
+
+    click.echo("      style transfer: three small pictures from the bundled photographs and textures")
+    sections.append(style_demo_section(model, data))
+    return sections
