@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
+import torch
 
 from ..errors import InputError
 from ._common import device_option, resolve_device, wrote
@@ -28,11 +29,11 @@ their published ImageNet weights (checksum verified).
 """
 
 
-def _image(spec: str):  # type: ignore[no-untyped-def]
+def _image(spec: str) -> torch.Tensor:
     from ..data.images import load_image
     from ..style.samples import sample_path
 
-    path = sample_path(spec[len(SAMPLE_PREFIX):]) if spec.startswith(SAMPLE_PREFIX) else Path(spec)
+    path = sample_path(spec[len(SAMPLE_PREFIX) :]) if spec.startswith(SAMPLE_PREFIX) else Path(spec)
     return load_image(path, channels=3).unsqueeze(0)
 
 
@@ -46,9 +47,10 @@ def _floats(text: str | None, option: str) -> list[float] | None:
 
 
 def _name(spec: str) -> str:
-    return spec[len(SAMPLE_PREFIX):] if spec.startswith(SAMPLE_PREFIX) else Path(spec).stem
+    return spec[len(SAMPLE_PREFIX) :] if spec.startswith(SAMPLE_PREFIX) else Path(spec).stem
 
 
+# fmt: off
 @click.command("style", help=HELP)
 @click.argument("content")
 @click.argument("styles", nargs=-1, required=True)
@@ -75,6 +77,7 @@ def _name(spec: str) -> str:
               help="bf16: convolutions in bfloat16 (auto: where the hardware has it).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise for --init noise.")
 @device_option()
+# fmt: on
 def command(
     content: str, styles: Sequence[str], output: Path, size: int, steps: int, extractor: str, keep_colors: bool,
     style_weights: str | None, style_weight: float, tv_weight: float, style_scale: float, levels: int,
@@ -104,9 +107,11 @@ def command(
     total = steps * levels
     with tqdm(total=total, desc="style", unit="step", dynamic_ncols=True) as bar:
 
-        def progress(step: int, _total: int, losses: dict) -> None:  # type: ignore[type-arg]
+        def progress(step: int, _total: int, losses: Mapping[str, float]) -> None:
             bar.update(1)
-            bar.set_postfix(loss=f"{losses['total']:.4g}", style=f"{losses['style']:.3g}", content=f"{losses['content']:.3g}")
+            bar.set_postfix(
+                loss=f"{losses['total']:.4g}", style=f"{losses['style']:.3g}", content=f"{losses['content']:.3g}"
+            )
 
         result = style_transfer(
             content_img, style_imgs, extractor=ex, steps=steps, size=size, keep_colors=keep_colors, blend=blend,

@@ -23,10 +23,11 @@ def settings_table(result: StyleResult) -> str:
     """The settings a transfer ran with, as a two-column table."""
     s = result.settings
     final = {k: float(v[-1]) for k, v in result.history.items()}
+    pairs = zip(s.style_layers, s.style_weights, strict=True)
     return key_values([
         ("extractor", s.extractor),
         ("content layer", s.content_layer),
-        ("style layers (weights)", ", ".join(f"{n} ({w:g})" for n, w in zip(s.style_layers, s.style_weights))),
+        ("style layers (weights)", ", ".join(f"{n} ({w:g})" for n, w in pairs)),
         ("weights: content / style / tv", f"{s.content_weight:g} / {s.style_weight:g} / {s.tv_weight:g}"),
         ("optimizer", f"{s.optimizer}, lr {s.lr:g}, {s.steps} steps x {s.levels} level(s), init {s.init}"),
         ("output size", f"{s.size[1]}x{s.size[0]} px"),
@@ -44,14 +45,16 @@ def transfer_html(result: StyleResult, content_name: str, style_names: Sequence[
     """One transfer: the content, style and result figure with a one-line caption."""
     png = png_bytes(transfer_figure(result, content_name, style_names))
     text = caption or (
-        f"{content_name} repainted in the style of {' and '.join(style_names)} "
-        f"({result.settings.extractor})."
+        f"{content_name} repainted in the style of {' and '.join(style_names)} ({result.settings.extractor})."
     )
     return image(png, text)
 
 
 def style_section(
-    result: StyleResult, content_name: str = "content", style_names: Sequence[str] = ("style",), title: str = "Style transfer"
+    result: StyleResult,
+    content_name: str = "content",
+    style_names: Sequence[str] = ("style",),
+    title: str = "Style transfer",
 ) -> Section:
     """A section for one transfer: pictures, loss curves, snapshots and the settings."""
     parts = [paragraph(INTRO), transfer_html(result, content_name, style_names)]
@@ -103,7 +106,7 @@ def style_demo_section(model: object = None, data: object = None, *, size: int =
             results.append(style_transfer(sample_image(content), images, size=size, steps=steps, seed=0, **options))
     finally:
         torch.set_num_threads(threads)
-    for result, (content, styles, _, caption) in zip(results, DEMO_RUNS):
+    for result, (content, styles, _, caption) in zip(results, DEMO_RUNS, strict=False):
         parts.append(transfer_html(result, content, styles, f"{caption} Extractor: {result.settings.extractor}."))
     labels = [f"{c} x {'+'.join(s)}{' (colours kept)' if o else ''}" for c, s, o, _ in DEMO_RUNS]
     parts.append(image(

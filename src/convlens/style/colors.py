@@ -74,7 +74,9 @@ def as_rgb_batch(image: torch.Tensor, name: str) -> torch.Tensor:
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[1] not in (1, 3, 4):
-        raise InputError(f"{name} must have shape (C,H,W) or (B,C,H,W) with 1, 3 or 4 channels, got {tuple(image.shape)}")
+        raise InputError(
+            f"{name} must have shape (C,H,W) or (B,C,H,W) with 1, 3 or 4 channels, got {tuple(image.shape)}"
+        )
     if not image.is_floating_point():
         raise InputError(f"{name} must be a float tensor in [0,1], got {image.dtype} (convert with x.float() / 255)")
     if image.numel() == 0 or min(image.shape[2:]) < 1:

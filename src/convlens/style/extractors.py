@@ -72,7 +72,11 @@ class Extractor:
     @property
     def label(self) -> str:
         """How to name the extractor in output: ``"vgg19 (published ImageNet weights)"``."""
-        words = {"published": "published ImageNet weights", "random": "random weights, offline", "given": "your weights"}
+        words = {
+            "published": "published ImageNet weights",
+            "random": "random weights, offline",
+            "given": "your weights",
+        }
         return f"{self.name} ({words.get(self.weights, self.weights)})"
 
     @property
@@ -110,7 +114,7 @@ def _vgg_layers(arch: str) -> nn.Sequential:
     """VGG convolutional layers named ``conv1_1``, ``relu1_1``, ..., ``pool5`` (torchvision's order)."""
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     channels = 3
-    for block, (repeats, width) in enumerate(zip(_VGG_BLOCKS[arch], _VGG_WIDTHS), start=1):
+    for block, (repeats, width) in enumerate(zip(_VGG_BLOCKS[arch], _VGG_WIDTHS, strict=False), start=1):
         for k in range(1, repeats + 1):
             modules[f"conv{block}_{k}"] = nn.Conv2d(channels, width, kernel_size=3, padding=1)
             modules[f"relu{block}_{k}"] = nn.ReLU(inplace=True)
@@ -123,7 +127,7 @@ def _squeezenet_layers() -> nn.Sequential:
     """SqueezeNet 1.1's feature layers named after the paper (``conv1``, ``fire2`` ... ``fire9``)."""
     from ..models.squeezenet import _features
 
-    return nn.Sequential(OrderedDict(zip(_SQUEEZE_NAMES, _features("1_1").children())))
+    return nn.Sequential(OrderedDict(zip(_SQUEEZE_NAMES, _features("1_1").children(), strict=False)))
 
 
 def random_layers(seed: int = RANDOM_SEED) -> nn.Sequential:
@@ -147,7 +151,7 @@ def random_layers(seed: int = RANDOM_SEED) -> nn.Sequential:
         conv = nn.Conv2d(channels, width, kernel_size=3, padding=1)
         with torch.no_grad():
             conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * math.sqrt(2.0 / (channels * 9)))
-            conv.bias.copy_((torch.rand(width, generator=gen) - 0.5) * 0.5)
+            conv.bias.copy_((torch.rand(width, generator=gen) - 0.5) * 0.5)  # type: ignore[union-attr]
         modules[f"conv{stage}"] = conv
         modules[f"relu{stage}"] = nn.ReLU(inplace=True)
         channels = width
@@ -216,9 +220,13 @@ def _build_squeezenet(
     return Extractor("squeezenet1_1", layers, IMAGENET_MEAN, IMAGENET_STD, "fire4", style, (1.0,) * 5, "published")
 
 
-def _build_random(weights_url: str | None = None, model_dir: str | Path | None = None, progress: bool = True) -> Extractor:
+def _build_random(
+    weights_url: str | None = None, model_dir: str | Path | None = None, progress: bool = True
+) -> Extractor:
     style = ("relu1", "relu2", "relu3", "relu4")
-    return Extractor("random", random_layers(), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "relu2", style, (1.0,) * 4, "random")
+    return Extractor(
+        "random", random_layers(), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "relu2", style, (1.0,) * 4, "random"
+    )
 
 
 def _register() -> None:
@@ -354,7 +362,9 @@ class LayerTap(nn.Module):
         children = list(self.net.children())
         self._keep = {name: i for i, name in enumerate(names[: last + 1]) if name in set(wanted)}
         self._clone = {
-            name for name, i in self._keep.items() if i + 1 < len(children) and getattr(children[i + 1], "inplace", False)
+            name
+            for name, i in self._keep.items()
+            if i + 1 < len(children) and getattr(children[i + 1], "inplace", False)
         }
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -9,13 +9,12 @@ formula in its docstring (the tests check each against hand computation).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Union
 
 import torch
 
 from ..errors import InputError
 
-Layered = Union[Sequence[torch.Tensor], Mapping[str, torch.Tensor]]
+Layered = Sequence[torch.Tensor] | Mapping[str, torch.Tensor]
 
 
 def content_loss(features: torch.Tensor, target_features: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
@@ -81,7 +80,7 @@ def _aligned(features: Layered, targets: Layered, weights: Sequence[float] | Map
             f"style_loss: {len(features)} feature maps, {len(targets)} target Grams and {len(weights)} weights; "
             "give one of each per style layer"
         )
-    return list(zip(features, targets, (float(w) for w in weights)))
+    return list(zip(features, targets, (float(w) for w in weights), strict=False))
 
 
 def style_loss(

@@ -15,7 +15,10 @@ SAMPLES = {
     "hopper": ("hopper.jpg", "Grace Hopper, 1984 (US Navy photograph; public domain), via matplotlib"),
     "chelsea": ("chelsea.jpg", "Chelsea the cat (Stefan van der Walt; CC0), via scikit-image"),
     "coffee": ("coffee.jpg", "a cup of coffee (Rachel Michetti; CC0), via scikit-image"),
-    "ihc": ("ihc.jpg", "immunohistochemistry stain, a brown and blue cell texture (no known copyright), via scikit-image"),
+    "ihc": (
+        "ihc.jpg",
+        "immunohistochemistry stain, a brown and blue cell texture (no known copyright), via scikit-image",
+    ),
     "hubble": ("hubble.jpg", "Hubble eXtreme Deep Field, a crop (NASA; public domain), via scikit-image"),
     "brick": ("brick.jpg", "a brick wall texture (CC0Textures; CC0), via scikit-image"),
 }
@@ -25,7 +28,7 @@ def sample_path(name: str) -> Path:
     """The file of a bundled sample image."""
     if name not in SAMPLES:
         raise UnknownNameError(f"unknown sample image {name!r}; choose from: {', '.join(SAMPLES)}")
-    return Path(str(resources.files("convlens.style").joinpath("images", SAMPLES[name][0])))
+    return Path(str(resources.files("convlens.style").joinpath("images").joinpath(SAMPLES[name][0])))
 
 
 def sample_image(name: str, long_side: int | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ from .colors import as_rgb_batch, luminance, match_luminance, recolor, resize_lo
 from .extractors import AUTO, Extractor, LayerTap, get_extractor
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
 
-ImageLike = Union[torch.Tensor, str, Path]
+ImageLike = torch.Tensor | str | Path
 Callback = Callable[[int, int, Mapping[str, float]], Any]
 TERMS = ("content", "style", "tv", "total")
 
@@ -110,7 +110,7 @@ def _as_image(value: ImageLike, name: str) -> torch.Tensor:
 
 
 def _styles(style: ImageLike | Sequence[ImageLike]) -> list[torch.Tensor]:
-    items = list(style) if isinstance(style, (list, tuple)) else [style]
+    items: list[ImageLike] = list(style) if isinstance(style, (list, tuple)) else [style]  # type: ignore[list-item]
     if not items:
         raise InputError("give at least one style image")
     images = [_as_image(s, f"style[{i}]" if len(items) > 1 else "style") for i, s in enumerate(items)]
@@ -172,14 +172,18 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 
 
 def _targets(
-    tap: LayerTap, content: torch.Tensor, styles: list[torch.Tensor], blend: tuple[float, ...], n_style: int,
+    tap: LayerTap,
+    content: torch.Tensor,
+    styles: list[torch.Tensor],
+    blend: tuple[float, ...],
+    n_style: int,
     bf16: bool,
 ) -> _Targets:
     """Content features and blended style Grams, computed once; each term's normalizer."""
     with torch.no_grad():
         content_feats = _features(tap, content, bf16)[-1]
         grams: list[torch.Tensor] = []
-        for style, share in zip(styles, blend):
+        for style, share in zip(styles, blend, strict=False):
             feats = _features(tap, style, bf16)[:n_style]
             for i, f in enumerate(feats):
                 g = share * gram_matrix(f)
@@ -207,7 +211,7 @@ def _optimize(
     """Optimize the pixels for ``steps`` evaluations (one forward and one backward each)."""
     content_weight, style_weight, tv_weight, layer_weights = weights
     w_content = content_weight * targets.content_scale
-    w_layers = [style_weight * w * s for w, s in zip(layer_weights, targets.gram_scales)]
+    w_layers = [style_weight * w * s for w, s in zip(layer_weights, targets.gram_scales, strict=False)]
     w_tv = tv_weight * targets.tv_scale
     x = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
 
@@ -355,7 +359,7 @@ def style_transfer(
     content_img = content_img.to(target)
     style_imgs = [s.to(target) for s in style_imgs]
     full = content_img if size is None else resize_long_side(content_img, size)
-    sizes = _level_sizes(*full.shape[-2:], levels)
+    sizes = _level_sizes(full.shape[-2], full.shape[-1], levels)
     total_steps = steps * levels
     keep_at = {round((k + 1) * total_steps / snapshots) for k in range(snapshots)} if snapshots else set()
     history: dict[str, list[torch.Tensor]] = {k: [] for k in TERMS}
@@ -395,8 +399,8 @@ def style_transfer(
             else:
                 start = optimized_content
             out = _optimize(
-                tap, start, targets, (content_weight, style_weight, tv_weight, weights), steps, optimizer, lr_value, on_step,
-                bf16,
+                tap, start, targets, (content_weight, style_weight, tv_weight, weights), steps, optimizer, lr_value,
+                on_step, bf16,
             )  # fmt: skip
             result = recolor(out, level_content) if keep_colors else out
     assert result is not None

@@ -42,7 +42,7 @@ def transfer_figure(result: object, content_name: str = "content", style_names: 
     cols = 2 + len(styles)
     fig = new_figure(2.6 * cols, 2.9)
     _panel(fig, 1, cols, 1, result.content, content_name)  # type: ignore[attr-defined]
-    for i, (style, name) in enumerate(zip(styles, names)):
+    for i, (style, name) in enumerate(zip(styles, names, strict=False)):
         share = f" ({blend[i]:.0%})" if len(styles) > 1 else ""
         _panel(fig, 1, cols, 2 + i, style, f"{name}{share}")
     settings = result.settings  # type: ignore[attr-defined]
@@ -61,11 +61,13 @@ def losses_figure(results: Sequence[object], labels: Sequence[str] | None = None
     n = len(results)
     fig = new_figure(3.6 * n, 2.8)
     names = list(labels) if labels is not None else [f"run {i + 1}" for i in range(n)]
-    for i, (result, label) in enumerate(zip(results, names)):
+    for i, (result, label) in enumerate(zip(results, names, strict=False)):
         ax = fig.add_subplot(1, n, i + 1)
         for term, values in result.history.items():  # type: ignore[attr-defined]
             v = values.float().clamp_min(1e-8).numpy()
-            ax.plot(np.arange(1, len(v) + 1), v, label=term, color=_COLORS.get(term), lw=1.8 if term == "total" else 1.2)
+            ax.plot(
+                np.arange(1, len(v) + 1), v, label=term, color=_COLORS.get(term), lw=1.8 if term == "total" else 1.2
+            )
         ax.set_yscale("log")
         tail = [float(v[len(v) // 10 :].min()) for v in result.history.values() if len(v)]  # type: ignore[attr-defined]
         positive = [t for t in tail if t > 0]
