@@ -214,8 +214,12 @@ def _optimize(
     w_layers = [style_weight * w * s for w, s in zip(layer_weights, targets.gram_scales, strict=False)]
     w_tv = tv_weight * targets.tv_scale
     x = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    evaluations = [0]
 
     def evaluate() -> torch.Tensor:
+        evaluations[0] += 1
+        with torch.no_grad():
+            x.clamp_(0, 1)  # projected: the pixels stay images (also between L-BFGS's steps)
         feats = _features(tap, x, bf16)
         terms = {
             "content": content_loss(feats[-1], targets.content, w_content),
@@ -230,17 +234,18 @@ def _optimize(
         return total.detach()
 
     if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [x], lr=lr, max_iter=steps, max_eval=steps, history_size=50, tolerance_grad=-1.0, tolerance_change=-1.0
-        )
-        opt.step(evaluate)  # type: ignore[arg-type]
+        while evaluations[0] < steps:
+            # L-BFGS stops early where its direction stops descending; restart it until every step is used
+            left = steps - evaluations[0]
+            opt: torch.optim.Optimizer = torch.optim.LBFGS(
+                [x], lr=lr, max_iter=left, max_eval=left, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+            )
+            opt.step(evaluate)  # type: ignore[arg-type]
     else:
         opt = torch.optim.Adam([x], lr=lr)
         for _ in range(steps):
             evaluate()
             opt.step()
-            with torch.no_grad():
-                x.clamp_(0, 1)
     return x.detach().clamp(0, 1)
 
 
