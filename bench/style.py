@@ -103,7 +103,7 @@ def run_tutorial(ex: Extractor, content: torch.Tensor, style: torch.Tensor, step
     model.requires_grad_(False)
     # one evaluation per optimizer.step (the state carries over between calls), history as convlens'
     optimizer = torch.optim.LBFGS([x], max_iter=1, history_size=50)
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []
     losses: list[float] = []
 
     def closure() -> torch.Tensor:
@@ -114,7 +114,7 @@ def run_tutorial(ex: Extractor, content: torch.Tensor, style: torch.Tensor, step
         loss = sum(sl.loss for sl in style_losses) + sum(cl.loss for cl in content_losses)
         loss.backward()
         losses.append(loss.item())
-        stamps.append(time.perf_counter())
+        stamps.append((time.perf_counter(), time.process_time()))
         return loss
 
     while len(stamps) < steps:
@@ -128,12 +128,12 @@ def run_tutorial(ex: Extractor, content: torch.Tensor, style: torch.Tensor, step
 
 
 def run_convlens(ex, content, style, steps, style_weight, precision):
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []
     losses: list[float] = []
 
     def callback(step, total, terms):
         losses.append(terms["total"])
-        stamps.append(time.perf_counter())
+        stamps.append((time.perf_counter(), time.process_time()))
 
     result = style_transfer(
         content, style, extractor=ex, steps=steps, style_weight=style_weight, tv_weight=0.0,
@@ -155,8 +155,9 @@ def objective(ex: Extractor, image, content, style, style_weight: float) -> floa
     return float(total)
 
 
-def per_step(stamps: list[float]) -> float:
-    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+def per_step(stamps: list[tuple[float, float]], column: int) -> float:
+    """Seconds per evaluation after the first (wall clock, or this process's CPU time)."""
+    return (stamps[-1][column] - stamps[0][column]) / (len(stamps) - 1)
 
 
 def main() -> None:
@@ -178,26 +179,37 @@ def main() -> None:
     # the tutorial needs both images at one size
     style = F.interpolate(sample_image("ihc"), size=content.shape[-2:], mode="bilinear", antialias=True).to(device)
     name = f"{ex.name} ({'published' if ex.weights == 'published' else 'random'} weights)"
-    print(f"{name}, content {tuple(content.shape[-2:])}, {args.steps} steps, {device}, threads {torch.get_num_threads()}")
-    times: dict[str, list[float]] = {"tutorial": [], "convlens fp32": [], "convlens auto": []}
+    threads = torch.get_num_threads()
+    print(f"{name}, content {tuple(content.shape[-2:])}, {args.steps} steps, {device}, threads {threads}")
+    keys = ("tutorial", "convlens fp32", "convlens auto")
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
     final: dict[str, float] = {}
     runs: dict[str, str] = {}
     for _ in range(args.repeats):
         image, stamps, _ = run_tutorial(ex, content, style, args.steps, args.style_weight)
-        times["tutorial"].append(per_step(stamps))
+        times["tutorial"].append(per_step(stamps, 0))
+        cpu["tutorial"].append(per_step(stamps, 1))
         final["tutorial"] = objective(ex, image, content, style, args.style_weight)
         runs["tutorial"] = f"{len(stamps)} evaluations"
         for precision in ("fp32", "auto"):
             image, stamps, _, used = run_convlens(ex, content, style, args.steps, args.style_weight, precision)
             key = f"convlens {precision}"
-            times[key].append(per_step(stamps))
+            times[key].append(per_step(stamps, 0))
+            cpu[key].append(per_step(stamps, 1))
             final[key] = objective(ex, image, content, style, args.style_weight)
             runs[key] = f"{len(stamps)} evaluations, {used} convolutions"
-    ref = statistics.median(times["tutorial"])
-    print(f"{'loop':16s} {'s/step':>8s} {'speed-up':>9s} {f'{args.steps} steps (s)':>14s} {'final loss':>11s}  notes")
-    for key, values in times.items():
-        t = statistics.median(values)
-        print(f"{key:16s} {t:8.4f} {ref / t:8.2f}x {t * args.steps:14.1f} {final[key]:11.4f}  {runs[key]}")
+    ref, ref_cpu = statistics.median(times["tutorial"]), statistics.median(cpu["tutorial"])
+    print(
+        f"{'loop':16s} {'s/step':>8s} {'speed-up':>9s} {'CPU s/step':>11s} {'speed-up':>9s} "
+        f"{f'{args.steps} steps (s)':>14s} {'final loss':>11s}  notes"
+    )
+    for key in keys:
+        t, c = statistics.median(times[key]), statistics.median(cpu[key])
+        print(
+            f"{key:16s} {t:8.4f} {ref / t:8.2f}x {c:11.4f} {ref_cpu / c:8.2f}x {t * args.steps:14.1f} "
+            f"{final[key]:11.4f}  {runs[key]}"
+        )
 
 
 if __name__ == "__main__":
