@@ -51,18 +51,21 @@ def test_moves_grams_to_the_style_and_keeps_the_content(short_run, images):
     after = [gram_matrix(f) for f in _features(short_run.image, style_layers)]
     for t, b, a in zip(targets, before, after, strict=False):
         assert (a - t).norm() < 0.5 * (b - t).norm()
-    # the content layer's features stay correlated with the content's, unlike those of a pure
-    # texture synthesis (content weight 0, from noise) with the same style and steps
+    # the content layer's feature maps keep the content's spatial pattern (correlation of each
+    # channel around its mean), unlike those of a pure texture synthesis (content weight 0, from
+    # noise) with the same style and steps
     texture = style_transfer(
         content, style, extractor="random", steps=25, precision="fp32", content_weight=0, init="noise", seed=0
     ).image
     (fc, fr, ft) = (_features(x, ["relu2"])[0] for x in (content, short_run.image, texture))
-    assert _corr(fr, fc) > _corr(ft, fc) + 0.15
-    assert _corr(short_run.image, content) > 0.5 > _corr(texture, content) + 0.4
+    assert _corr(fr, fc) > 0.2 > _corr(ft, fc) + 0.1
+    assert _corr(short_run.image, content) > 0.5 > _corr(texture, content) + 0.3
 
 
 def _corr(a, b):
-    return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+    """Correlation of two (B,C,H,W) tensors, each channel centred on its spatial mean."""
+    a, b = a - a.mean((2, 3), keepdim=True), b - b.mean((2, 3), keepdim=True)
+    return float((a * b).sum() / (a.norm() * b.norm()))
 
 
 def test_extractor_comes_back_untouched_also_on_error(images):

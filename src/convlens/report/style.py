@@ -72,7 +72,8 @@ def style_section(
 # (content, style(s), options, caption) of the demo; the images ship with convlens
 DEMO_RUNS: tuple[tuple[str, tuple[str, ...], dict, str], ...] = (
     ("hopper", ("ihc",), {}, "Grace Hopper repainted with the brown and blue strokes of a stained tissue sample."),
-    ("chelsea", ("brick",), {}, "Chelsea the cat drawn in a grey brick-wall texture."),
+    ("chelsea", ("brick",), {"style_weight": 5.0},
+     "Chelsea the cat drawn in a grey brick-wall texture (a lighter style weight, 5)."),
     ("hopper", ("brick",), {"keep_colors": True},
      "Keep the colours: only the luminance is stylized, the photograph's colours are put back (Gatys et al. 2016b)."),
 )  # fmt: skip
@@ -108,7 +109,7 @@ def style_demo_section(model: object = None, data: object = None, *, size: int =
         torch.set_num_threads(threads)
     for result, (content, styles, _, caption) in zip(results, DEMO_RUNS, strict=False):
         parts.append(transfer_html(result, content, styles, f"{caption} Extractor: {result.settings.extractor}."))
-    labels = [f"{c} x {'+'.join(s)}{' (colours kept)' if o else ''}" for c, s, o, _ in DEMO_RUNS]
+    labels = [f"{c} x {'+'.join(s)}{' (colours kept)' if o.get('keep_colors') else ''}" for c, s, o, _ in DEMO_RUNS]
     parts.append(image(
         png_bytes(losses_figure(results, labels)),
         "Weighted loss terms per L-BFGS evaluation (log scale): the style term drops by two to three orders of "

@@ -208,7 +208,11 @@ def _optimize(
     on_step: Callable[[torch.Tensor, dict[str, torch.Tensor]], None],
     bf16: bool,
 ) -> torch.Tensor:
-    """Optimize the pixels for ``steps`` evaluations (one forward and one backward each)."""
+    """Optimize the pixels for ``steps`` evaluations (one forward and one backward each).
+
+    Both optimizers are projected: the pixels are clamped to [0,1] before each evaluation, so
+    every loss is that of a valid image (L-BFGS reaches lower losses so than on unclamped pixels).
+    """
     content_weight, style_weight, tv_weight, layer_weights = weights
     w_content = content_weight * targets.content_scale
     w_layers = [style_weight * w * s for w, s in zip(layer_weights, targets.gram_scales, strict=False)]
@@ -219,7 +223,7 @@ def _optimize(
     def evaluate() -> torch.Tensor:
         evaluations[0] += 1
         with torch.no_grad():
-            x.clamp_(0, 1)  # projected: the pixels stay images (also between L-BFGS's steps)
+            x.clamp_(0, 1)  # projected: the pixels stay in [0,1] (as in the PyTorch tutorial)
         feats = _features(tap, x, bf16)
         terms = {
             "content": content_loss(feats[-1], targets.content, w_content),
@@ -267,7 +271,7 @@ def style_transfer(
     style_weights: Sequence[float] | None = None,
     content_weight: float = 1.0,
     style_weight: float = 20.0,
-    tv_weight: float = 0.2,
+    tv_weight: float = 1.0,
     steps: int = 200,
     optimizer: str = "lbfgs",
     lr: float | None = None,
