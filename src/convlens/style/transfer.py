@@ -212,6 +212,8 @@ def _optimize(
 
     Both optimizers are projected: the pixels are clamped to [0,1] before each evaluation, so
     every loss is that of a valid image (L-BFGS reaches lower losses so than on unclamped pixels).
+    The projection can throw L-BFGS off now and then (a spike in the loss curve), so the image
+    returned is the one with the lowest loss seen, not the last one.
     """
     content_weight, style_weight, tv_weight, layer_weights = weights
     w_content = content_weight * targets.content_scale
@@ -219,6 +221,7 @@ def _optimize(
     w_tv = tv_weight * targets.tv_scale
     x = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     evaluations = [0]
+    best: list[torch.Tensor] = [x.detach().clone(), torch.tensor(float("inf"), device=x.device)]
 
     def evaluate() -> torch.Tensor:
         evaluations[0] += 1
@@ -231,6 +234,10 @@ def _optimize(
             "tv": tv_loss(x, w_tv),
         }
         total = terms["content"] + terms["style"] + terms["tv"]
+        with torch.no_grad():  # keep the best image seen (without a sync: torch.where on the device)
+            better = total.detach() < best[1]
+            best[0] = torch.where(better, x.detach(), best[0])
+            best[1] = torch.where(better, total.detach(), best[1])
         (grad,) = torch.autograd.grad(total, x)
         x.grad = grad
         terms["total"] = total
@@ -250,7 +257,7 @@ def _optimize(
         for _ in range(steps):
             evaluate()
             opt.step()
-    return x.detach().clamp(0, 1)
+    return best[0].clamp(0, 1)
 
 
 # --------------------------------------------------------------------------- the transfer
