@@ -64,7 +64,7 @@ def _name(spec: str) -> str:
 @click.option("--style-weights", default=None, help="Blend weights of the STYLE images, e.g. 0.7,0.3.")
 @click.option("--style-weight", type=click.FloatRange(0), default=20.0, show_default=True,
               help="Strength of the style against the content (content weight 1).")
-@click.option("--tv-weight", type=click.FloatRange(0), default=1.0, show_default=True, help="Smoothness.")
+@click.option("--tv-weight", type=click.FloatRange(0), default=0.2, show_default=True, help="Smoothness.")
 @click.option("--style-scale", type=click.FloatRange(0.05), default=1.0, show_default=True,
               help="Style image size relative to the output (larger: bigger strokes).")
 @click.option("--levels", type=click.IntRange(1, 5), default=1, show_default=True,

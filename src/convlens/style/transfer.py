@@ -197,6 +197,10 @@ def _targets(
     return _Targets(content_feats.detach(), [g.detach() for g in grams], content_scale, gram_scales, tv_scale)
 
 
+class _StepsUsed(Exception):
+    """Raised inside L-BFGS when every evaluation is used (its line search has no budget of its own)."""
+
+
 def _optimize(
     tap: LayerTap,
     start: torch.Tensor,
@@ -210,10 +214,11 @@ def _optimize(
 ) -> torch.Tensor:
     """Optimize the pixels for ``steps`` evaluations (one forward and one backward each).
 
-    Both optimizers are projected: the pixels are clamped to [0,1] before each evaluation, so
-    every loss is that of a valid image (L-BFGS reaches lower losses so than on unclamped pixels).
-    The projection can throw L-BFGS off now and then (a spike in the loss curve), so the image
-    returned is the one with the lowest loss seen, not the last one.
+    L-BFGS runs on the unclamped pixels with a strong-Wolfe line search (without one, its steps
+    now and then blow the loss up by orders of magnitude; clamping between its steps breaks the
+    curvature pairs it learns from and made noisier pictures here); Adam is projected (pixels
+    clamped to [0,1] before each evaluation). The image returned is the one with the lowest
+    loss seen, clamped to [0,1].
     """
     content_weight, style_weight, tv_weight, layer_weights = weights
     w_content = content_weight * targets.content_scale
@@ -221,12 +226,16 @@ def _optimize(
     w_tv = tv_weight * targets.tv_scale
     x = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     evaluations = [0]
+    project = optimizer == "adam"
     best: list[torch.Tensor] = [x.detach().clone(), torch.tensor(float("inf"), device=x.device)]
 
     def evaluate() -> torch.Tensor:
+        if evaluations[0] >= steps:
+            raise _StepsUsed  # the line search wants more evaluations than are left
         evaluations[0] += 1
-        with torch.no_grad():
-            x.clamp_(0, 1)  # projected: the pixels stay in [0,1] (as in the PyTorch tutorial)
+        if project:
+            with torch.no_grad():
+                x.clamp_(0, 1)  # projected: the pixels stay in [0,1]
         feats = _features(tap, x, bf16)
         terms = {
             "content": content_loss(feats[-1], targets.content, w_content),
@@ -246,12 +255,22 @@ def _optimize(
 
     if optimizer == "lbfgs":
         while evaluations[0] < steps:
-            # L-BFGS stops early where its direction stops descending; restart it until every step is used
+            # L-BFGS stops early where it cannot descend further; restart it until every step is used
             left = steps - evaluations[0]
             opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [x], lr=lr, max_iter=left, max_eval=left, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+                [x],
+                lr=lr,
+                max_iter=left,
+                max_eval=left,
+                history_size=50,
+                tolerance_grad=0.0,
+                tolerance_change=0.0,
+                line_search_fn="strong_wolfe",
             )
-            opt.step(evaluate)  # type: ignore[arg-type]
+            try:
+                opt.step(evaluate)  # type: ignore[arg-type]
+            except _StepsUsed:
+                break
     else:
         opt = torch.optim.Adam([x], lr=lr)
         for _ in range(steps):
@@ -278,7 +297,7 @@ def style_transfer(
     style_weights: Sequence[float] | None = None,
     content_weight: float = 1.0,
     style_weight: float = 20.0,
-    tv_weight: float = 1.0,
+    tv_weight: float = 0.2,
     steps: int = 200,
     optimizer: str = "lbfgs",
     lr: float | None = None,
