@@ -96,19 +96,25 @@ def tutorial_model(ex: Extractor, content: torch.Tensor, style: torch.Tensor, st
     return model[: last + 1], content_losses, style_losses
 
 
-def run_tutorial(ex: Extractor, content: torch.Tensor, style: torch.Tensor, steps: int, style_weight: float):
+def run_tutorial(
+    ex: Extractor, content: torch.Tensor, style: torch.Tensor, steps: int, style_weight: float, same: bool
+):
+    """The tutorial's loop. ``same``: convlens' L-BFGS settings (strong-Wolfe line search, no clamping
+    between steps) so that both run one algorithm; otherwise the tutorial's (no line search, the
+    image clamped before every evaluation)."""
     model, content_losses, style_losses = tutorial_model(ex, content, style, style_weight)
     x = content.clone().requires_grad_(True)
     model.eval()
     model.requires_grad_(False)
-    # one evaluation per optimizer.step (the state carries over between calls), history as convlens'
-    optimizer = torch.optim.LBFGS([x], max_iter=1, history_size=50)
+    # one iteration per optimizer.step (the state carries over between calls), history as convlens'
+    optimizer = torch.optim.LBFGS([x], max_iter=1, history_size=50, line_search_fn="strong_wolfe" if same else None)
     stamps: list[tuple[float, float]] = []
     losses: list[float] = []
 
     def closure() -> torch.Tensor:
-        with torch.no_grad():
-            x.clamp_(0, 1)
+        if not same:
+            with torch.no_grad():
+                x.clamp_(0, 1)
         optimizer.zero_grad()
         model(x)
         loss = sum(sl.loss for sl in style_losses) + sum(cl.loss for cl in content_losses)
@@ -118,7 +124,7 @@ def run_tutorial(ex: Extractor, content: torch.Tensor, style: torch.Tensor, step
         return loss
 
     while len(stamps) < steps:
-        optimizer.step(closure)
+        optimizer.step(closure)  # with a line search an iteration may take several evaluations
     with torch.no_grad():
         x.clamp_(0, 1)
     return x.detach(), stamps, losses
@@ -127,7 +133,7 @@ def run_tutorial(ex: Extractor, content: torch.Tensor, style: torch.Tensor, step
 # --------------------------------------------------------------------------- convlens
 
 
-def run_convlens(ex, content, style, steps, style_weight, precision):
+def run_convlens(ex, content, style, steps, style_weight, precision, line_search=True):
     stamps: list[tuple[float, float]] = []
     losses: list[float] = []
 
@@ -137,7 +143,7 @@ def run_convlens(ex, content, style, steps, style_weight, precision):
 
     result = style_transfer(
         content, style, extractor=ex, steps=steps, style_weight=style_weight, tv_weight=0.0,
-        precision=precision, callback=callback,
+        precision=precision, callback=callback, line_search=line_search,
     )  # fmt: skip
     return result.image, stamps, losses, result.settings.precision
 
@@ -169,6 +175,10 @@ def main() -> None:
     parser.add_argument("--extractor", default="vgg16", help="vgg16, vgg19, squeezenet1_1 or random")
     parser.add_argument("--style-weight", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    parser.add_argument(
+        "--tutorial-optimizer", choices=["same", "tutorial"], default="same",
+        help="same: the tutorial loop uses convlens' L-BFGS settings; tutorial: its own (clamping, no line search)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -180,34 +190,36 @@ def main() -> None:
     style = F.interpolate(sample_image("ihc"), size=content.shape[-2:], mode="bilinear", antialias=True).to(device)
     name = f"{ex.name} ({'published' if ex.weights == 'published' else 'random'} weights)"
     threads = torch.get_num_threads()
-    print(f"{name}, content {tuple(content.shape[-2:])}, {args.steps} steps, {device}, threads {threads}")
-    keys = ("tutorial", "convlens fp32", "convlens auto")
+    print(f"{name}, content {tuple(content.shape[-2:])}, {args.steps} steps, {device}, threads {threads}, "
+          f"tutorial optimizer: {args.tutorial_optimizer}")  # fmt: skip
+    keys = ("tutorial", "convlens fp32", "convlens auto", "convlens auto, no line search")
     times: dict[str, list[float]] = {k: [] for k in keys}
     cpu: dict[str, list[float]] = {k: [] for k in keys}
     final: dict[str, float] = {}
     runs: dict[str, str] = {}
     for _ in range(args.repeats):
-        image, stamps, _ = run_tutorial(ex, content, style, args.steps, args.style_weight)
+        same = args.tutorial_optimizer == "same"
+        image, stamps, _ = run_tutorial(ex, content, style, args.steps, args.style_weight, same)
         times["tutorial"].append(per_step(stamps, 0))
         cpu["tutorial"].append(per_step(stamps, 1))
         final["tutorial"] = objective(ex, image, content, style, args.style_weight)
         runs["tutorial"] = f"{len(stamps)} evaluations"
-        for precision in ("fp32", "auto"):
-            image, stamps, _, used = run_convlens(ex, content, style, args.steps, args.style_weight, precision)
-            key = f"convlens {precision}"
+        for precision, search in (("fp32", True), ("auto", True), ("auto", False)):
+            image, stamps, _, used = run_convlens(ex, content, style, args.steps, args.style_weight, precision, search)
+            key = f"convlens {precision}" + ("" if search else ", no line search")
             times[key].append(per_step(stamps, 0))
             cpu[key].append(per_step(stamps, 1))
             final[key] = objective(ex, image, content, style, args.style_weight)
             runs[key] = f"{len(stamps)} evaluations, {used} convolutions"
     ref, ref_cpu = statistics.median(times["tutorial"]), statistics.median(cpu["tutorial"])
     print(
-        f"{'loop':16s} {'s/step':>8s} {'speed-up':>9s} {'CPU s/step':>11s} {'speed-up':>9s} "
+        f"{'loop':30s} {'s/step':>8s} {'speed-up':>9s} {'CPU s/step':>11s} {'speed-up':>9s} "
         f"{f'{args.steps} steps (s)':>14s} {'final loss':>11s}  notes"
     )
     for key in keys:
         t, c = statistics.median(times[key]), statistics.median(cpu[key])
         print(
-            f"{key:16s} {t:8.4f} {ref / t:8.2f}x {c:11.4f} {ref_cpu / c:8.2f}x {t * args.steps:14.1f} "
+            f"{key:30s} {t:8.4f} {ref / t:8.2f}x {c:11.4f} {ref_cpu / c:8.2f}x {t * args.steps:14.1f} "
             f"{final[key]:11.4f}  {runs[key]}"
         )
 

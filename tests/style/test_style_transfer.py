@@ -159,6 +159,14 @@ def test_adam_levels_and_snapshots(images):
     assert result.history["total"][5] < result.history["total"][0]
 
 
+def test_lbfgs_without_line_search_is_projected(images):
+    content, style = images
+    result = style_transfer(content, style, size=32, steps=12, line_search=False, precision="fp32")
+    total = result.history["total"]
+    assert len(total) == 12 and total.min() < 0.2 * total[0]
+    assert 0 <= result.image.min() and result.image.max() <= 1
+
+
 def test_bf16_gives_the_same_picture_as_fp32(images):
     content, style = images
     a = style_transfer(content, style, size=32, steps=20, precision="fp32")

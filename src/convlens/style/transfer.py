@@ -211,14 +211,16 @@ def _optimize(
     lr: float,
     on_step: Callable[[torch.Tensor, dict[str, torch.Tensor]], None],
     bf16: bool,
+    line_search: bool = True,
 ) -> torch.Tensor:
     """Optimize the pixels for ``steps`` evaluations (one forward and one backward each).
 
     L-BFGS runs on the unclamped pixels with a strong-Wolfe line search (without one, its steps
     now and then blow the loss up by orders of magnitude; clamping between its steps breaks the
-    curvature pairs it learns from and made noisier pictures here); Adam is projected (pixels
-    clamped to [0,1] before each evaluation). The image returned is the one with the lowest
-    loss seen, clamped to [0,1].
+    curvature pairs it learns from and made noisier pictures here). ``line_search=False`` is the
+    PyTorch tutorial's variant: no line search, pixels clamped before each evaluation (faster
+    in the first tens of steps on VGG features, less stable). Adam is always projected. The
+    image returned is the one with the lowest loss seen, clamped to [0,1].
     """
     content_weight, style_weight, tv_weight, layer_weights = weights
     w_content = content_weight * targets.content_scale
@@ -226,7 +228,7 @@ def _optimize(
     w_tv = tv_weight * targets.tv_scale
     x = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     evaluations = [0]
-    project = optimizer == "adam"
+    project = optimizer == "adam" or not line_search
     best: list[torch.Tensor] = [x.detach().clone(), torch.tensor(float("inf"), device=x.device)]
 
     def evaluate() -> torch.Tensor:
@@ -265,7 +267,7 @@ def _optimize(
                 history_size=50,
                 tolerance_grad=0.0,
                 tolerance_change=0.0,
-                line_search_fn="strong_wolfe",
+                line_search_fn="strong_wolfe" if line_search else None,
             )
             try:
                 opt.step(evaluate)  # type: ignore[arg-type]
@@ -313,6 +315,7 @@ def style_transfer(
     device: str | torch.device | None = None,
     download: bool = False,
     precision: str = "auto",
+    line_search: bool = True,
 ) -> StyleResult:
     """Repaint ``content`` in the style of ``style`` (Gatys et al. 2016).
 
@@ -349,6 +352,8 @@ def style_transfer(
         snapshots: keep this many intermediate images, evenly spaced.
         device: where to compute (default: the content tensor's; the extractor's for a given one).
         download: allow downloading published weights for a named extractor.
+        line_search: L-BFGS with a strong-Wolfe line search on free pixels (stable); ``False``:
+            no line search, pixels clamped before every evaluation (the PyTorch tutorial's way).
         precision: ``"fp32"``, ``"bf16"`` (convolutions in bfloat16 under autocast; losses, Grams
             and pixels stay float32) or ``"auto"`` (bf16 where the CPU or GPU computes it natively).
 
@@ -435,7 +440,7 @@ def style_transfer(
                 start = optimized_content
             out = _optimize(
                 tap, start, targets, (content_weight, style_weight, tv_weight, weights), steps, optimizer, lr_value,
-                on_step, bf16,
+                on_step, bf16, line_search,
             )  # fmt: skip
             result = recolor(out, level_content) if keep_colors else out
     assert result is not None
