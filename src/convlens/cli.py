@@ -23,7 +23,7 @@ from .errors import ConvlensError
 # ``build_command()`` (called at each use, for options whose choices come from the registry).
 COMMANDS = (
     "summary", "train", "layers", "explain", "demo", "sanity", "faithfulness", "filters", "features",
-    "dream", "attack", "robustness",
+    "dream", "attack", "robustness", "style",
 )
 
 # File-system errors a user causes on their own paths (anything else is a bug).

@@ -30,6 +30,7 @@ KIND_PACKAGES: dict[str, str] = {
     "attribution": "convlens.attribution",
     "synthesis": "convlens.synthesis",
     "attack": "convlens.adversarial",
+    "style": "convlens.style",
 }
 
 # What a method returns, for figures and reports:

@@ -71,7 +71,12 @@ def _later_sections(model: nn.Module, data: Splits, seed: int) -> list[Section]:
 
     click.echo("      can you trust these maps? Captum, randomization sanity check, deletion/insertion")
     sections.append(trust_section(model, data))
-    return sections + [adversarial_section(model, data)]
+    sections.append(adversarial_section(model, data))
+    from ..report.style import style_demo_section
+
+    click.echo("      style transfer: three small pictures from the bundled photographs and textures")
+    sections.append(style_demo_section(model, data))
+    return sections
 
 
 def _inspect_sections(model: nn.Module, data: Splits) -> list[Section]:
