@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= demo-output
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(VENV)/bin/convlens demo --out $(OUT)
 
-test: install
+test: install lint
 	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+	$(PY) -m mypy
 
 bench: install
 	$(PY) bench/train.py

@@ -147,7 +147,8 @@ def cases(model: nn.Module, x: torch.Tensor, target: torch.Tensor, s: Setting, l
     bo = min(s.occ_batch or s.heavy_batch, b)
     xo, to = x[:bo], target[:bo]
     out.append(Case(
-        "occlusion", f"B={bo}, window {s.window}, stride {s.stride}, fill 0; ours {nograd_auto} copies/pass, Captum {bo}",
+        "occlusion",
+        f"B={bo}, window {s.window}, stride {s.stride}, fill 0; ours {nograd_auto} copies/pass, Captum {bo}",
         bo, lambda: A.occlusion(model, xo, to, window=s.window, stride=s.stride),
         lambda: C.Occlusion(model).attribute(
             xo, sliding_window_shapes=(channels, s.window, s.window), strides=(channels, s.stride, s.stride),
@@ -159,7 +160,9 @@ def cases(model: nn.Module, x: torch.Tensor, target: torch.Tensor, s: Setting, l
     xs, ts = x[:bs], target[:bs]
     sigma = s.noise * float(xs.max() - xs.min())
     out.append(Case(
-        "smoothgrad", f"B={bs}, {s.samples} samples, noise {s.noise}; ours {grad_auto} copies/pass, Captum {bs * s.samples} (all)",
+        "smoothgrad",
+        f"B={bs}, {s.samples} samples, noise {s.noise}; ours {grad_auto} copies/pass, "
+        f"Captum {bs * s.samples} (all)",
         bs, lambda: A.smoothgrad(model, xs, ts, samples=s.samples, noise=s.noise, seed=0),
         lambda: C.NoiseTunnel(C.Saliency(model)).attribute(
             xs, nt_type="smoothgrad", nt_samples=s.samples, stdevs=sigma, target=ts, abs=True).amax(1, keepdim=True),
@@ -214,7 +217,9 @@ def timed(fn: Fn, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def race(fns: dict[str, Fn], repeats: int, device: torch.device, budget_s: float = 0.0) -> tuple[dict[str, float], dict[str, float]]:
+def race(
+    fns: dict[str, Fn], repeats: int, device: torch.device, budget_s: float = 0.0
+) -> tuple[dict[str, float], dict[str, float]]:
     """Median and minimum milliseconds of each function over interleaved rounds (order alternating).
 
     Runs at least ``repeats`` rounds, and more (up to MAX_ROUNDS) while the rounds so far took
@@ -251,7 +256,7 @@ def verdict(method: str, med: dict[str, float], low: dict[str, float]) -> str:
     by_median = checks(method, med[equal], med["fwd+bwd"], med["captum"])
     by_min = checks(method, low[equal], low["fwd+bwd"], low["captum"])
     parts = []
-    for (name, ok), (_, ok_min) in zip(by_median, by_min):
+    for (name, ok), (_, ok_min) in zip(by_median, by_min, strict=False):
         text = f"{name}: {'met' if ok else 'MISSED'}"
         if ok_min != ok:
             text += f" (by min: {'met' if ok_min else 'missed'})"
@@ -283,7 +288,8 @@ def bench_model(name: str, device: torch.device, repeats: int, budget: float) ->
             if fn is not None:
                 fn()
     med, low = race({"fwd": forward(model, x), "fwd+bwd": forward_backward(model, x, target)}, repeats, device, budget)
-    print(f"# {name}: B={s.batch}: forward {cell(med, low, 'fwd')} ms, forward+backward {cell(med, low, 'fwd+bwd')} ms, "
+    print(f"# {name}: B={s.batch}: forward {cell(med, low, 'fwd')} ms, "
+          f"forward+backward {cell(med, low, 'fwd+bwd')} ms, "
           f"forward/fwd+bwd {ratio(med, low, 'fwd', 'fwd+bwd')}", flush=True)  # fmt: skip
     rows = []
     for case in cases(model, x, target, s, layer):
@@ -334,8 +340,12 @@ HEADER = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="at least this many rounds per method")
-    parser.add_argument("--budget", type=float, default=4.0,
-                        help=f"more rounds (up to {MAX_ROUNDS}) while a method's rounds took less than this many seconds")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=4.0,
+        help=f"more rounds (up to {MAX_ROUNDS}) while a method's rounds took less than this many seconds",
+    )
     parser.add_argument("--models", default="mnist-cnn,squeezenet1_1")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

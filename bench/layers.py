@@ -71,7 +71,7 @@ def paired(default: Callable[[], object], own: Callable[[], object], rounds: int
             for _ in range(inner):
                 run()
             times[index].append((time.perf_counter() - start) / inner)
-    ratios = [b / a for a, b in zip(*times)]
+    ratios = [b / a for a, b in zip(*times, strict=False)]
     return {
         "default_ms": 1e3 * statistics.median(times[0]), "own_ms": 1e3 * statistics.median(times[1]),
         "ratio": statistics.median(ratios), "best": min(times[1]) / min(times[0]),
@@ -113,8 +113,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, batch {args.batch}, "
           f"{args.rounds} rounds x {args.inner} calls")  # fmt: skip
     rows = []
-    print("| layer | input | nn.Conv2d ms | fast ms | fast / nn | best | reference ms | reference / nn "
-          "| F.unfold+matmul / nn |")
+    print(
+        "| layer | input | nn.Conv2d ms | fast ms | fast / nn | best | reference ms | reference / nn "
+        "| F.unfold+matmul / nn |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for model_name in MODELS:
         model = create_model(model_name)

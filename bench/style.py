@@ -152,7 +152,7 @@ def objective(ex: Extractor, image, content, style, style_weight: float) -> floa
     """convlens' objective (relative content + style terms), in float32, for any image."""
     layers = [*ex.style_layers, ex.content_layer]
     with torch.no_grad():
-        tap = LayerTap(ex, layers)
+        tap = LayerTap(ex, layers).to(image.device)
         fi, fc, fs = tap(image), tap(content), tap(style)
         total = (fi[-1] - fc[-1]).pow(2).sum() / fc[-1].pow(2).sum()
         for a, b in zip(fi[:-1], fs[:-1], strict=True):

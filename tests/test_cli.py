@@ -91,5 +91,5 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
     assert main(["demo", "--epochs", "1", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "report" / "index.html").read_text()
     assert "Model summary" in html and "Training" in html and "data:image/png;base64," in html
-    assert "src=\"http" not in html
+    assert 'src="http' not in html
     assert f"wrote report {tmp_path / 'report' / 'index.html'}" in capsys.readouterr().out

@@ -39,7 +39,10 @@ class ModuleCall:
         """Whether the output is a float (B,C,h,w) map with more than one position."""
         out = self.output
         return (
-            isinstance(out, torch.Tensor) and out.dim() == 4 and out.is_floating_point() and out.shape[2] * out.shape[3] > 1
+            isinstance(out, torch.Tensor)
+            and out.dim() == 4
+            and out.is_floating_point()
+            and out.shape[2] * out.shape[3] > 1
         )
 
 
@@ -109,9 +112,6 @@ def default_cam_layer(model: nn.Module, x: torch.Tensor, output: OutputSpec = No
     return next(c.name for c in features if c.output is last)
 
 
-
-
-
 def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     """Names of the modules whose output is a (B,C,h,w) map, in ``named_modules()`` order (one probe pass)."""
     calls, _ = trace(model, x[:1])
@@ -135,5 +135,6 @@ def check_spatial_layer(model: nn.Module, x: torch.Tensor, layer: str) -> None:
     else:
         listing = ", ".join(valid)
     raise UnknownNameError(f"{problem}; layers with spatial outputs: {listing}")
+
 
 __all__ = ["ModuleCall", "check_spatial_layer", "default_cam_layer", "spatial_layers", "trace"]

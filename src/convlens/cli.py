@@ -22,8 +22,19 @@ from .errors import ConvlensError
 # Sub-command modules under convlens.commands; each defines ``command`` (a click.Command) or
 # ``build_command()`` (called at each use, for options whose choices come from the registry).
 COMMANDS = (
-    "summary", "train", "layers", "explain", "demo", "sanity", "faithfulness", "filters", "features",
-    "dream", "attack", "robustness", "style",
+    "summary",
+    "train",
+    "layers",
+    "explain",
+    "demo",
+    "sanity",
+    "faithfulness",
+    "filters",
+    "features",
+    "dream",
+    "attack",
+    "robustness",
+    "style",
 )
 
 # File-system errors a user causes on their own paths (anything else is a bug).

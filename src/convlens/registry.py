@@ -43,7 +43,7 @@ FIXED_ARGUMENTS = ("model", "x", "target", "label")
 
 
 def suggest(name: str, valid: list[str], limit: int = 30) -> str:
-    """"did you mean X? choose from: ..." for an unknown name (only the closest of a long list)."""
+    """ "did you mean X? choose from: ..." for an unknown name (only the closest of a long list)."""
     close = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
     hint = f"did you mean {' or '.join(close[:2])}? " if close else ""
     if len(valid) > limit:

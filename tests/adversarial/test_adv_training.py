@@ -38,9 +38,10 @@ def test_fit_adversarially_checkpoints_and_resumes(mnist_splits, tmp_path):
     small = Splits(mnist_splits.train.subset(torch.arange(0, 3500, 35)), mnist_splits.val.subset(torch.arange(50)),
                    mnist_splits.test.subset(torch.arange(50)))  # fmt: skip
     adv = A.AdversarialTraining(eps=0.1)  # constant schedule: resuming with more epochs is allowed
+    one_epoch = TrainConfig(epochs=1, batch_size=50, adversarial=adv, schedule="constant")
     config = TrainConfig(epochs=2, batch_size=50, adversarial=adv, schedule="constant")
     torch.manual_seed(0)
-    first = fit(create_model("mnist-cnn"), small, TrainConfig(epochs=1, batch_size=50, adversarial=adv, schedule="constant"),
+    first = fit(create_model("mnist-cnn"), small, one_epoch,
                 out=tmp_path / "a", progress=False)  # fmt: skip
     assert read_checkpoint(first.checkpoint)["config"]["adversarial"] == {"method": "fgsm-rs", "eps": 0.1,
                                                                           "steps": 7, "mix": 1.0}  # fmt: skip
@@ -50,8 +51,9 @@ def test_fit_adversarially_checkpoints_and_resumes(mnist_splits, tmp_path):
     assert resumed.resumed_from == 1
     for (name, p), q in zip(resumed.model.state_dict().items(), straight.model.state_dict().values(), strict=True):
         assert torch.equal(p, q), name  # resume is exact with adversarial training too
+    three = TrainConfig(epochs=3, batch_size=50, schedule="constant")
     with pytest.raises(InputError, match="adversarial"):
-        fit(create_model("mnist-cnn"), small, TrainConfig(epochs=3, batch_size=50, schedule="constant"), out=tmp_path / "a", resume=True,
+        fit(create_model("mnist-cnn"), small, three, out=tmp_path / "a", resume=True,
             progress=False)  # fmt: skip
 
 
@@ -60,12 +62,18 @@ def test_checkpoints_from_before_adversarial_training_still_resume(mnist_splits,
 
     small = Splits(mnist_splits.train.subset(torch.arange(0, 3500, 70)), mnist_splits.val.subset(torch.arange(20)),
                    mnist_splits.test.subset(torch.arange(20)))  # fmt: skip
-    run = fit(create_model("mnist-cnn"), small, TrainConfig(epochs=1, batch_size=50, schedule="constant"), out=tmp_path,
-              progress=False)
+    run = fit(
+        create_model("mnist-cnn"),
+        small,
+        TrainConfig(epochs=1, batch_size=50, schedule="constant"),
+        out=tmp_path,
+        progress=False,
+    )
     payload = read_checkpoint(run.checkpoint)
     del payload["config"]["adversarial"]  # as written by the previous version of fit
     atomic_save(payload, run.checkpoint)
-    again = fit(create_model("mnist-cnn"), small, TrainConfig(epochs=2, batch_size=50, schedule="constant"), out=tmp_path, resume=True,
+    two = TrainConfig(epochs=2, batch_size=50, schedule="constant")
+    again = fit(create_model("mnist-cnn"), small, two, out=tmp_path, resume=True,
                 progress=False)  # fmt: skip
     assert again.resumed_from == 1 and len(again.history) == 2
 

@@ -51,9 +51,13 @@ class GoogLeNetLike(nn.Module):
 
     def __init__(self, classes: int = 5) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU())
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU()
+        )
         self.fc = nn.Linear(8, classes)
-        self.aux = nn.Sequential(nn.Conv2d(8, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, classes))
+        self.aux = nn.Sequential(
+            nn.Conv2d(8, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
@@ -139,7 +143,9 @@ def test_obvious_outputs_need_no_output_argument(kind, x):
         torch.testing.assert_close(m, reference[name], msg=name)
 
 
-@pytest.mark.parametrize("kind, output", [("tuple2", 0), ("dict", "aux"), ("object", "logits"), ("tuple2", lambda z: z[0])])
+@pytest.mark.parametrize(
+    "kind, output", [("tuple2", 0), ("dict", "aux"), ("object", "logits"), ("tuple2", lambda z: z[0])]
+)
 def test_output_argument_picks_the_logits(kind, output, x):
     model = Wrapped(kind).eval()
     maps = _all_maps(model, x, output=output)

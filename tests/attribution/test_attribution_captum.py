@@ -15,7 +15,6 @@ import warnings
 
 import pytest
 import torch
-
 from test_attribution_nets import tiny
 
 captum_attr = pytest.importorskip("captum.attr")

@@ -8,13 +8,13 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from test_attribution_nets import STYLES, GapNet, ViewNet, tiny
 from torch import nn
 
 import convlens.attribution as A
 from convlens._hooks import ReluRule, relu_gradient
 from convlens.errors import ConvlensError, InputError, UnknownNameError
 from convlens.registry import get_method, list_methods
-from test_attribution_nets import STYLES, GapNet, ViewNet, tiny
 
 NAMES = (
     "saliency", "guided-backprop", "grad-cam", "guided-grad-cam", "integrated-gradients",
@@ -404,9 +404,7 @@ def test_models_that_need_the_standard_layout_still_work():
         options.update({"seed": 0} if "seed" in options else {})
         if "layer" in options:
             options["layer"] = "conv"
-        torch.testing.assert_close(
-            spec.func(viewing, x, 1, **options), spec.func(reshaping, x, 1, **options), msg=name
-        )
+        torch.testing.assert_close(spec.func(viewing, x, 1, **options), spec.func(reshaping, x, 1, **options), msg=name)
 
 
 # ----------------------------------------------------------------------------- errors

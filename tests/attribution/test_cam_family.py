@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from test_attribution_nets import GapNet, tiny
 from torch import nn
 
 import convlens.attribution as A
@@ -21,7 +22,6 @@ from convlens.attribution._perturb import Engine, split_after
 from convlens.attribution.random_masks import RiseMasks
 from convlens.attribution.shapcam import shapley_values
 from convlens.errors import InputError
-from test_attribution_nets import GapNet, tiny
 
 GRADIENT_CAMS = {
     "grad-cam": A.grad_cam, "grad-cam++": A.grad_cam_pp, "xgrad-cam": A.xgrad_cam,

@@ -14,10 +14,10 @@ import warnings
 
 import pytest
 import torch
+from test_attribution_nets import tiny
 
 import convlens.attribution as A
 from convlens.models import create_model
-from test_attribution_nets import tiny
 
 torchcam = pytest.importorskip("torchcam.methods")
 captum_attr = pytest.importorskip("captum.attr")

@@ -30,7 +30,12 @@ def _one_line_error(capsys) -> str:
 def test_explain_sample_writes_pngs_and_html(tmp_path, checkpoint, capsys):
     out = tmp_path / "out"
     assert main(["explain", "--model", str(checkpoint), "--dataset", "sample", "-n", "2", "--out", str(out)]) == 0
-    for name in ("correct.png", "misclassified.png", "correct-occlusion-sensitivity.png", "misclassified-occlusion-sensitivity.png"):
+    for name in (
+        "correct.png",
+        "misclassified.png",
+        "correct-occlusion-sensitivity.png",
+        "misclassified-occlusion-sensitivity.png",
+    ):
         assert (out / name).read_bytes().startswith(PNG_MAGIC), name
     html = (out / "explain.html").read_text()
     assert html.count("<img") == 4 and "Misclassified" in html and "UNTRAINED" not in html
@@ -94,7 +99,19 @@ def test_unknown_method_lists_valid_ones(tmp_path, checkpoint, capsys):
 
 
 def test_unknown_layer_lists_valid_ones(tmp_path, checkpoint, capsys):
-    rc = main(["explain", "--model", str(checkpoint), "--methods", "grad-cam", "--layer", "features.9", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "explain",
+            "--model",
+            str(checkpoint),
+            "--methods",
+            "grad-cam",
+            "--layer",
+            "features.9",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc != 0
     line = _one_line_error(capsys)
     assert "features.9" in line and "features.3" in line and "features.0" in line

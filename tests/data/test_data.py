@@ -15,8 +15,16 @@ import torch
 from PIL import Image
 
 from convlens.data import (
-    load_cifar10, load_dataset, load_image, load_image_folder, load_mnist, load_sample, read_idx,
-    sample_splits, save_image, stratified_split,
+    load_cifar10,
+    load_dataset,
+    load_image,
+    load_image_folder,
+    load_mnist,
+    load_sample,
+    read_idx,
+    sample_splits,
+    save_image,
+    stratified_split,
 )  # fmt: skip
 from convlens.data.download import download
 from convlens.errors import DataFileError, DownloadError, InputError, UnknownNameError

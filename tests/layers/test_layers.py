@@ -66,7 +66,7 @@ def test_conv_matches_torch_outputs_and_gradients(config, implementation):
     out_own, grads_own = _grads(own, x, seed_grad)
     assert out_own.shape == out_ref.shape and out_own.is_contiguous()
     torch.testing.assert_close(out_own, out_ref, rtol=1e-5, atol=1e-5)
-    for name, got, want in zip(("input", "weight", "bias"), grads_own, grads_ref):
+    for name, got, want in zip(("input", "weight", "bias"), grads_own, grads_ref, strict=False):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=f"gradient of {name}")
     with torch.no_grad():  # the no-grad path writes blocks in place: same values
         torch.testing.assert_close(own(x), expected.detach(), rtol=1e-5, atol=1e-5)
@@ -82,7 +82,7 @@ def test_padding_modes_match_torch(mode, implementation):
     out_ref, grads_ref = _grads(ref, x, seed_grad)
     out_own, grads_own = _grads(own, x, seed_grad)
     torch.testing.assert_close(out_own, out_ref, rtol=1e-5, atol=1e-5)
-    for got, want in zip(grads_own, grads_ref):
+    for got, want in zip(grads_own, grads_ref, strict=False):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
@@ -112,7 +112,8 @@ def test_conv_gradcheck_float64(config, implementation):
 
 @pytest.mark.parametrize("layout", fast_module.LAYOUTS)
 @pytest.mark.parametrize(
-    "config", [CONFIGS[4], CONFIGS[5], CONFIGS[6], CONFIGS[8], CONFIGS[9], CONFIGS[13]],
+    "config",
+    [CONFIGS[4], CONFIGS[5], CONFIGS[6], CONFIGS[8], CONFIGS[9], CONFIGS[13]],
     ids=["rect-stride", "dil", "dil-stride", "dw-stride", "g3", "same-even"],
 )
 def test_fast_conv_layouts_and_blocks_give_the_same_result(monkeypatch, config, layout):
@@ -137,7 +138,7 @@ def test_fast_conv_layouts_and_blocks_give_the_same_result(monkeypatch, config, 
     out = run(xg, own.weight, own.bias)
     seed_grad = torch.randn(out.shape)
     got = torch.autograd.grad(out, [xg, own.weight] + ([own.bias] if own.bias is not None else []), seed_grad)
-    for a, b in zip(got, _grads(ref, x, seed_grad)[1]):
+    for a, b in zip(got, _grads(ref, x, seed_grad)[1], strict=False):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -187,7 +188,7 @@ def test_linear_matches_torch():
             out_ref, grads_ref = _grads(ref, x, seed_grad)
             out_own, grads_own = _grads(own, x, seed_grad)
             torch.testing.assert_close(out_own, out_ref)
-            for got, want in zip(grads_own, grads_ref):
+            for got, want in zip(grads_own, grads_ref, strict=False):
                 torch.testing.assert_close(got, want)
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
@@ -367,8 +368,8 @@ def test_summary_counts_the_twin_like_the_original():
 
 def test_compare_layers_and_report_section(trained_mnist, mnist_splits):
     from convlens.layers import compare_layers
-    from convlens.report.layers import layers_section
     from convlens.report.html import render
+    from convlens.report.layers import layers_section
 
     images, labels = mnist_splits.test.batch(torch.arange(0, 1000, 16))  # 63 real digits, every class
     before = copy.deepcopy(trained_mnist.state_dict())

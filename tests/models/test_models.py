@@ -95,7 +95,9 @@ def expected_squeezenet(version: str):
         cin, sq, ex = fires[index]
         params += (cin * sq + sq) + (sq * ex + ex) + (sq * ex * 9 + ex)
         neurons += (sq + ex + ex) * hw * hw
-        keys += [f"features.{index}.{part}.{p}" for part in ("squeeze", "expand1x1", "expand3x3") for p in ("weight", "bias")]
+        keys += [
+            f"features.{index}.{part}.{p}" for part in ("squeeze", "expand1x1", "expand3x3") for p in ("weight", "bias")
+        ]
     params += 512 * 1000 + 1000
     neurons += 1000 * hw * hw
     keys += ["classifier.1.weight", "classifier.1.bias"]
@@ -137,7 +139,9 @@ def test_pretrained_weights_with_a_wrong_hash_are_refused(tmp_path):
     bad = tmp_path / "squeezenet1_0-deadbeef.pth"
     path.rename(bad)
     with pytest.raises(DownloadError, match="checksum"):
-        create_model("squeezenet1_0", pretrained=True, weights_url=bad.as_uri(), model_dir=tmp_path / "c", progress=False)
+        create_model(
+            "squeezenet1_0", pretrained=True, weights_url=bad.as_uri(), model_dir=tmp_path / "c", progress=False
+        )
 
 
 def test_imagenet_classes_ship_with_the_package():

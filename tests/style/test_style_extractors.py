@@ -88,3 +88,13 @@ def test_tap_truncates_after_the_last_used_layer_and_clones_before_inplace_relu(
     torch.testing.assert_close(relu1, conv1.clamp_min(0))
     with pytest.raises(UnknownNameError, match="relu1"):
         LayerTap(ex, ["relu11"])
+
+
+def test_a_tap_runs_where_its_extractor_lives():
+    """The normalization front follows the network's device (a CUDA extractor gets a CUDA tap)."""
+    import dataclasses
+
+    ex = get_extractor("random")
+    meta = dataclasses.replace(ex, layers=ex.layers.to("meta"))
+    tap = LayerTap(meta, [meta.layer_names[0]])
+    assert all(b.device.type == "meta" for b in tap.normalize.buffers())

@@ -31,7 +31,7 @@ def test_training_learns_and_is_deterministic(small):
     a, b = run(small, epochs=2), run(small, epochs=2)
     assert a.test_accuracy > 0.8
     assert [r.train_loss for r in a.history] == [r.train_loss for r in b.history]
-    for p, q in zip(a.model.parameters(), b.model.parameters()):
+    for p, q in zip(a.model.parameters(), b.model.parameters(), strict=False):
         assert torch.equal(p, q)
     assert a.history[0].train_loss > a.history[-1].train_loss
     assert a.test.accuracy == evaluate(a.model, small.test).accuracy
@@ -50,7 +50,7 @@ def test_interrupted_run_resumes_to_the_same_result(small, tmp_path):
     resumed = run(small, out=tmp_path, resume=True, batchnorm=True)
     assert resumed.resumed_from == 1
     assert [r.val_loss for r in resumed.history] == [r.val_loss for r in full.history]
-    for (name, p), q in zip(resumed.model.state_dict().items(), full.model.state_dict().values()):
+    for (name, p), q in zip(resumed.model.state_dict().items(), full.model.state_dict().values(), strict=False):
         assert torch.equal(p, q), name
     assert read_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 3
     reloaded = load_model(tmp_path / "checkpoint.pt")

@@ -1,13 +1,16 @@
 """Attribution: which pixels a CNN's decision depends on.
 
-saliency, guided backprop, Grad-CAM, guided Grad-CAM, integrated gradients, occlusion,
-occlusion sensitivity and SmoothGrad; every one is batched, leaves the model exactly as it was,
-takes ``output=`` for models that return more than logits, and is registered in
-:mod:`convlens.registry` (kind ``"attribution"``) by a decorator where it is defined. Importing
-this package imports every method module, so a new method is one new file listed here.
+Gradients (saliency, guided backprop, Deconvnet, integrated gradients, SmoothGrad), the CAM
+family (Grad-CAM, guided Grad-CAM, Grad-CAM++, XGrad-CAM, LayerCAM, HiRes-CAM, Score-CAM,
+Ablation-CAM, Shap-CAM) and perturbations (occlusion, occlusion sensitivity, RISE). Every method
+is batched, leaves the model exactly as it was, takes ``output=`` for models that return more
+than logits, and is registered in :mod:`convlens.registry` (kind ``"attribution"``) by a
+decorator where it is defined. Importing this package imports every public module in it, so a
+new method is one new file: it is registered and reachable as ``convlens.attribution.NAME``.
 """
 
-# isort: off  (the import order is the order of the methods in tables and figures)
+# The import order is the order of the methods in tables and figures.
+# isort: off
 from .gradients import guided_backprop, saliency
 from .gradcam import grad_cam, guided_grad_cam
 from .integrated import integrated_gradients

@@ -65,7 +65,9 @@ def attribution_methods(names: Sequence[str] | None = None) -> list[MethodSpec]:
         if spec not in specs:
             specs.append(spec)
     if not specs:
-        raise InputError("no attribution method given; choose from: " + ", ".join(s.name for s in list_methods("attribution")))
+        raise InputError(
+            "no attribution method given; choose from: " + ", ".join(s.name for s in list_methods("attribution"))
+        )
     return specs
 
 

@@ -43,7 +43,7 @@ def patch_grid(size: tuple[int, int], window: Pair, stride: Pair) -> Grid:
     win, step = _pair(window, "window"), _pair(stride, "stride")
     if win[0] > size[0] or win[1] > size[1]:
         raise InputError(f"window {win} is larger than the images ({size[0]}x{size[1]}); pick a smaller window")
-    rows, cols = (math.ceil((n - w) / s) + 1 for n, w, s in zip(size, win, step))
+    rows, cols = (math.ceil((n - w) / s) + 1 for n, w, s in zip(size, win, step, strict=False))
     return (rows, cols), win, step
 
 
@@ -178,7 +178,7 @@ def occlusion(
     """
     xin = prepare_input(model, x)
     (_, _), win, step = patch_grid((int(xin.shape[-2]), int(xin.shape[-1])), window, stride)
-    for n, w, s in zip(xin.shape[-2:], win, step):
+    for n, w, s in zip(xin.shape[-2:], win, step, strict=False):
         if s > w and w < n:
             raise InputError(f"stride {step} is larger than the window {win}: some pixels would never be covered")
     clean, grid, win, step = _occluded_scores(model, xin, target, window, stride, fill, batch_size, False, output, top)

@@ -108,9 +108,11 @@ def load_cli_model(spec: str, *, pretrained: bool = False, device: str | torch.d
         label = f"{spec} (published weights)"
     else:
         label = f"{spec} (random weights)"
-        how = "add --pretrained to download the published weights, or " if info is not None and info.name.startswith(
-            ("squeezenet", "torchvision.", "timm.")
-        ) else ""
+        how = (
+            "add --pretrained to download the published weights, or "
+            if info is not None and info.name.startswith(("squeezenet", "torchvision.", "timm."))
+            else ""
+        )
         warning = (
             f"{spec} has RANDOM weights, so what it shows means little; {how}train it with `convlens train {spec}` "
             "and pass the checkpoint (or its folder)"

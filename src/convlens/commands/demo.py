@@ -35,8 +35,9 @@ def command(epochs: int, seed: int, resume: bool, out: Path) -> None:
     model = create_model("mnist-cnn")
     click.echo(f"[1/3] training mnist-cnn on {len(data.train)} real MNIST digits "
                f"({len(data.val)} validation, {len(data.test)} test)")  # fmt: skip
-    result = fit(model, data, TrainConfig(epochs=epochs, seed=seed), out=out / "train", resume=resume,
-                 overwrite=not resume)
+    result = fit(
+        model, data, TrainConfig(epochs=epochs, seed=seed), out=out / "train", resume=resume, overwrite=not resume
+    )
     click.echo(f"      test accuracy {result.test_accuracy:.2%} after {result.seconds:.1f}s")
     files = write_training_outputs(result, data.test, out / "train", title="mnist-cnn on the MNIST sample")
     click.echo("[2/3] building report sections")
@@ -54,9 +55,9 @@ def _later_sections(model: nn.Module, data: Splits, seed: int) -> list[Section]:
     """The chapters built on the trained model: from-scratch layers and explanations."""
     from ..attribution.examples import attribution_methods, explain_examples
     from ..layers import compare_layers
+    from ..report.adversarial import adversarial_section
     from ..report.explanations import explanations_section
     from ..report.layers import layers_section
-    from ..report.adversarial import adversarial_section
 
     images, labels = data.test.batch(slice(None))
     click.echo("      from-scratch layers: rebuilding mnist-cnn and comparing outputs and time")

@@ -53,22 +53,50 @@ def build_command() -> click.Command:
     @click.command("explain", help=HELP)
     @click.option("--model", "model_spec", default=None, help="Registry name, checkpoint file or training folder.")
     @click.option("--pretrained", is_flag=True, help="With a registry name: download the published weights.")
-    @click.option("--images", "image_paths", multiple=True, type=click.Path(path_type=Path),
-                  help="An image file or a folder of images; repeat for more. Not with --dataset.")
-    @click.option("--dataset", default=None, help="sample, mnist, cifar10 (test split under --data-root) or a "
-                  "folder with one sub-folder per class.  [default: sample]")
-    @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
-                  show_default=True, help="Where the mnist/cifar10 files live.")
+    @click.option(
+        "--images",
+        "image_paths",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="An image file or a folder of images; repeat for more. Not with --dataset.",
+    )
+    @click.option(
+        "--dataset",
+        default=None,
+        help="sample, mnist, cifar10 (test split under --data-root) or a "
+        "folder with one sub-folder per class.  [default: sample]",
+    )
+    @click.option(
+        "--data-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("data"),
+        show_default=True,
+        help="Where the mnist/cifar10 files live.",
+    )
     @click.option("--methods", default=None, help=f"Comma-separated methods, from: {', '.join(names)}.  [default: all]")
     @click.option("--layer", default=None, help=f"Layer for {', '.join(layered)} (default: the last feature map).")
     @click.option("--target", default=None, help="Class to explain, index or name.  [default: each prediction]")
-    @click.option("--top", type=click.IntRange(1, 20), default=None,
-                  help="Explain each image's K most likely classes (one row per image and class).")
-    @click.option("-n", "--count", default=10, show_default=True, type=click.IntRange(1, 500),
-                  help="With a data set: how many correct and how many misclassified images.")
+    @click.option(
+        "--top",
+        type=click.IntRange(1, 20),
+        default=None,
+        help="Explain each image's K most likely classes (one row per image and class).",
+    )
+    @click.option(
+        "-n",
+        "--count",
+        default=10,
+        show_default=True,
+        type=click.IntRange(1, 500),
+        help="With a data set: how many correct and how many misclassified images.",
+    )
     @click.option("--seed", default=0, show_default=True, help="Seed of the random pick and of noisy methods.")
-    @click.option("--compare-captum", is_flag=True, help="Also compute every method Captum has with Captum: maps, "
-                  "difference maps and a table of the differences (needs `pip install captum`).")
+    @click.option(
+        "--compare-captum",
+        is_flag=True,
+        help="Also compute every method Captum has with Captum: maps, "
+        "difference maps and a table of the differences (needs `pip install captum`).",
+    )
     @device_option()
     @out_option("explain-output")
     def command(**kw: object) -> int:
@@ -144,7 +172,9 @@ def _explain(loaded: LoadedModel, image_paths: Sequence[Path], dataset: str, dat
         maps = {n: m.cpu() for n, m in expl.maps.items()}
         return sections, pictures, {"maps": maps, "images": files.names, "explained": files.images}
     data = read_dataset(dataset, loaded.input_size, data_root)
-    click.echo(f"explaining {count} correct and {count} misclassified images of {data.source} with {len(names)} methods")
+    click.echo(
+        f"explaining {count} correct and {count} misclassified images of {data.source} with {len(names)} methods"
+    )
     ex = explain_examples(loaded.model, data.dataset(loaded.class_names), names, n=count, seed=seed, target=target,
                           progress=_progress, **options)  # fmt: skip
     sections, pictures = example_sections(ex, specs, data.source, seed, warning=warning)
@@ -182,5 +212,7 @@ def _write(out: Path, loaded: LoadedModel, sections: list, pictures: list, raw: 
         atomic_save(raw, stage / "attributions.pt")
         wrote(out / "attributions.pt", "raw maps")
         subtitle = loaded.label + (" — RANDOM WEIGHTS" if loaded.warning else "")
-        write_report(stage / "explain.html", "convlens explain", explain_page(sections, run_facts, loaded.warning), subtitle)
+        write_report(
+            stage / "explain.html", "convlens explain", explain_page(sections, run_facts, loaded.warning), subtitle
+        )
         wrote(out / "explain.html", "page")

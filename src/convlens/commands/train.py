@@ -13,9 +13,9 @@ from ..data.dataset import Splits
 from ..errors import InputError
 from ..models import create_model, list_models
 from ..train import BatchNormComparison, TrainConfig, compare_batchnorm, fit
-from ..viz.training_files import write_training_outputs
 from ..viz import save_png
 from ..viz.training import comparison_figure
+from ..viz.training_files import write_training_outputs
 from ._common import TRAIN_OUT, device_option, out_option, prepare_out, resolve_device, wrote
 
 

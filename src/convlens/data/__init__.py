@@ -16,9 +16,7 @@ from .transforms import Normalize
 DATASETS = ("sample", "mnist", "cifar10")
 
 
-def load_dataset(
-    name: str, root: str | Path = "data", split: str = "train", download: bool = False
-) -> ImageDataset:
+def load_dataset(name: str, root: str | Path = "data", split: str = "train", download: bool = False) -> ImageDataset:
     """A data set by name: ``sample`` (bundled, offline), ``mnist``, ``cifar10``, or an image folder path.
 
     Args:

@@ -90,7 +90,18 @@ def load_cifar10(root: str | Path, split: str = "train", download_missing: bool 
             raise DataFileError(f"{root}/{name} has data of shape {data.shape}, expected (N, 3072) with N labels")
         images.append(data.reshape(-1, 3, 32, 32).astype(np.uint8))
         labels.append(lab)
-    classes: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    classes: tuple[str, ...] = (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     if "batches.meta" in members:
         meta = read_batch(members["batches.meta"], f"{root}/batches.meta")
         names = meta.get("label_names")

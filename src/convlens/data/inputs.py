@@ -97,7 +97,9 @@ def read_dataset(name: str, input_size: Sequence[int], root: str | Path = "data"
         data = load_image_folder(name, (height, width), channels)
         source = f"image folder {name}"
     else:
-        raise UnknownNameError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)} or a folder of class folders")
+        raise UnknownNameError(
+            f"unknown data set {name!r}; choose from {', '.join(DATASETS)} or a folder of class folders"
+        )
     if tuple(data.image_size) != tuple(input_size):
         shape = "x".join(map(str, data.image_size))
         want = "x".join(map(str, input_size))

@@ -35,8 +35,10 @@ def pair(value: IntPair, name: str, *, minimum: int) -> tuple[int, int]:
         raise InputError(f"{name} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
         out = (value, value)
-    elif isinstance(value, Sequence) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, Sequence)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         out = (int(value[0]), int(value[1]))
     else:

@@ -64,7 +64,9 @@ def checkpoint_path(spec: str | Path) -> Path | None:
     path = Path(spec)
     if path.is_dir():
         if not (path / CHECKPOINT_NAME).is_file():
-            raise DataFileError(f"{path} holds no {CHECKPOINT_NAME}; pass a checkpoint file, a training folder or a model name")
+            raise DataFileError(
+                f"{path} holds no {CHECKPOINT_NAME}; pass a checkpoint file, a training folder or a model name"
+            )
         return path / CHECKPOINT_NAME
     if path.is_file() or isinstance(spec, Path) or path.suffix in CHECKPOINT_SUFFIXES or os.sep in str(spec):
         return path

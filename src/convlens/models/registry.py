@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -64,6 +63,8 @@ register_model(ModelEntry(
     lambda: CIFAR10_CLASSES, lambda bn: "features.4" if bn else "features.3",
     "conv8-pool-conv16-pool-fc128-fc64-fc10 for 32x32 colour images", supports_batchnorm=True,
 ))  # fmt: skip
+
+
 def _squeezenet(version: str, num_classes: int, batchnorm: bool) -> nn.Module:
     return SqueezeNet(version, num_classes)
 

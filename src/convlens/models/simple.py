@@ -35,9 +35,7 @@ class MnistCNN(nn.Module):
     def __init__(self, num_classes: int = 10, batchnorm: bool = False) -> None:
         super().__init__()
         self.normalize = Normalize(MNIST_MEAN, MNIST_STD)
-        self.features = nn.Sequential(
-            *_conv_block(1, 32, 3, 1, batchnorm), *_conv_block(32, 32, 3, 1, batchnorm)
-        )
+        self.features = nn.Sequential(*_conv_block(1, 32, 3, 1, batchnorm), *_conv_block(32, 32, 3, 1, batchnorm))
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Linear(32 * 7 * 7, 500), nn.ReLU(), nn.Linear(500, num_classes)
         )
@@ -60,9 +58,7 @@ class CifarCNN(nn.Module):
     def __init__(self, num_classes: int = 10, batchnorm: bool = False) -> None:
         super().__init__()
         self.normalize = Normalize(CIFAR_MEAN, CIFAR_STD)
-        self.features = nn.Sequential(
-            *_conv_block(3, 8, 5, 0, batchnorm), *_conv_block(8, 16, 5, 0, batchnorm)
-        )
+        self.features = nn.Sequential(*_conv_block(3, 8, 5, 0, batchnorm), *_conv_block(8, 16, 5, 0, batchnorm))
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(16 * 5 * 5, 128),

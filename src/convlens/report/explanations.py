@@ -40,8 +40,7 @@ def reading_guide(specs: Sequence[MethodSpec]) -> str:
     parts = ["How to read the pictures. Each map is scaled on its own."]
     if magnitude:
         parts.append(
-            f"Magnitudes ({', '.join(magnitude)}) are laid over the image: bright = the class score is "
-            "sensitive here."
+            f"Magnitudes ({', '.join(magnitude)}) are laid over the image: bright = the class score is sensitive here."
         )
     if signed:
         parts.append(
@@ -77,16 +76,16 @@ def warning_html(text: str) -> str:
 
 
 def class_titles(explanation: Explanation, names: Sequence[str] | None = None) -> list[str]:
-    """"class: p=0.97" per image, for the explained class ("custom score" for a callable target)."""
+    """ "class: p=0.97" per image, for the explained class ("custom score" for a callable target)."""
     classes = explanation.class_names
     titles = []
-    for t, p in zip(explanation.target.tolist(), explanation.target_probability.tolist()):
+    for t, p in zip(explanation.target.tolist(), explanation.target_probability.tolist(), strict=False):
         if t < 0:
             titles.append("custom score")
         else:
             titles.append(f"{classes[t] if classes else t}: p={format_probability(p)}")
     if names is not None:
-        titles = [f"{n[:14]}\n{t}" for n, t in zip(names, titles)]
+        titles = [f"{n[:14]}\n{t}" for n, t in zip(names, titles, strict=False)]
     return titles
 
 

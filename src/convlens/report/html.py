@@ -46,7 +46,7 @@ def table(header: Sequence[object], rows: Iterable[Sequence[object]], numeric: I
     right = set(numeric)
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=num" if i in right else ""}>{esc(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+        "<tr>" + "".join(f"<td{' class=num' if i in right else ''}>{esc(c)}</td>" for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -58,9 +58,11 @@ def key_values(pairs: Iterable[tuple[str, object]]) -> str:
 
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222}
 h1{margin-bottom:.2em} nav a{margin-right:1em} section{margin:2.5em 0}
-table{border-collapse:collapse;font-size:.9em;margin:.8em 0} td,th{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left}
+table{border-collapse:collapse;font-size:.9em;margin:.8em 0}
+td,th{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums} figure{margin:1em 0} img{max-width:100%}
 figcaption{color:#555;font-size:.9em} .meta{color:#666;font-size:.9em}
 """
@@ -74,7 +76,7 @@ def render(title: str, sections: Sequence[Section], subtitle: str = "") -> str:
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1>"
-        f'<p class=meta>{esc(subtitle)} · generated {stamp} by convlens</p><nav>{nav}</nav>{body}</body></html>'
+        f"<p class=meta>{esc(subtitle)} · generated {stamp} by convlens</p><nav>{nav}</nav>{body}</body></html>"
     )
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .html import Section, esc, key_values, paragraph, table
 from ..layers.compare import DiffStats, LayersComparison
+from .html import Section, esc, key_values, paragraph, table
 
 
 def layers_section(result: LayersComparison, title: str = "From-scratch layers") -> Section:

@@ -27,8 +27,12 @@ def summary_section(result: ModelSummary) -> Section:
         ("· in fully connected layers", f"{result.fc_neurons:,}"),
         ("multiply-adds per image", f"{result.mult_adds:,}"),
     ])  # fmt: skip
-    layers = table(("layer", "type", "input", "output", "parameters", "neurons", "multiply-adds"), rows, numeric=(4, 5, 6))
-    intro = paragraph(f"{result.model_name} on a {'×'.join(map(str, result.input_size))} input (shapes without the batch).")
+    layers = table(
+        ("layer", "type", "input", "output", "parameters", "neurons", "multiply-adds"), rows, numeric=(4, 5, 6)
+    )
+    intro = paragraph(
+        f"{result.model_name} on a {'×'.join(map(str, result.input_size))} input (shapes without the batch)."
+    )
     return Section("Model summary", intro + totals + layers)
 
 

@@ -356,8 +356,9 @@ class LayerTap(nn.Module):
         _check_layers(extractor, wanted)
         names = extractor.layer_names
         last = max(names.index(w) for w in wanted)
-        self.normalize = Normalize(extractor.mean, extractor.std)
         self.net = extractor.layers[: last + 1]
+        # the front lives where the network's weights live (a tap of a CUDA extractor runs on CUDA)
+        self.normalize = Normalize(extractor.mean, extractor.std).to(next(extractor.layers.parameters()).device)
         self.wanted = list(wanted)
         children = list(self.net.children())
         self._keep = {name: i for i, name in enumerate(names[: last + 1]) if name in set(wanted)}

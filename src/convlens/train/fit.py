@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -16,12 +16,14 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .._io import folder_lock, remove_stale_temporaries
-from ..adversarial.training import AdversarialTraining, adversarial_batch
 from ..data.dataset import ImageDataset, Splits, train_val_test
 from ..errors import DataFileError, InputError
 from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_model
 from ..models.info import get_info
 from .evaluate import Evaluation, evaluate
+
+if TYPE_CHECKING:  # imported lazily: convlens.adversarial builds on the compute packages, not the reverse
+    from ..adversarial.training import AdversarialTraining
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ def _train(
         for x, y in train.batches(config.batch_size, order):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if config.adversarial is not None:
+                from ..adversarial.training import adversarial_batch
+
                 x = adversarial_batch(model, x, y, config.adversarial)
             logits = model(x)
             loss = F.cross_entropy(logits, y)

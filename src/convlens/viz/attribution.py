@@ -13,7 +13,6 @@ does not wash out the rest) before it is coloured:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,7 +20,6 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .._checks import model_device
 from ..errors import InputError
 from .figures import new_figure
 
@@ -341,7 +339,7 @@ def explanation_figure(
     titles, colours = prediction_captions(explanation, truth)
     _check_len(names, len(titles), "names")
     if names is not None:
-        titles = [f"{_short(n)}\n{t}" for n, t in zip(names, titles)]
+        titles = [f"{_short(n)}\n{t}" for n, t in zip(names, titles, strict=False)]
     maps = {k: v for k, v in explanation.maps.items() if v.dim() == 4}  # type: ignore[attr-defined]
     return attribution_grid(images, maps, row_titles=titles, row_colors=colours, signed=signed, style=style)
 
@@ -361,7 +359,7 @@ def prediction_captions(
     truths = None if truth is None else [int(t) for t in (truth.tolist() if isinstance(truth, torch.Tensor) else truth)]
     _check_len(truths, len(predicted), "truth")
     captions, colours = [], []
-    for i, (p, q) in enumerate(zip(predicted, probability)):
+    for i, (p, q) in enumerate(zip(predicted, probability, strict=False)):
         text = f"pred {_name(names, p)} ({format_probability(q)})"
         if truths is not None:
             text += f"\ntrue {_name(names, truths[i])}"
@@ -386,7 +384,6 @@ def format_probability(p: float) -> str:
     if p >= 0.001:
         return f"{p:.1%}"
     return f"{p:.1e}"
-
 
 
 def _short(text: str, limit: int = 18) -> str:
