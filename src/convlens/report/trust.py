@@ -12,10 +12,14 @@ import math
 from collections.abc import Mapping
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from ..data.dataset import Splits
 from ..registry import list_methods
+from ..trust.captum import CaptumComparison
+from ..trust.faithfulness import DeletionInsertion, MethodsFaithfulness
+from ..trust.randomization import DataRandomizationResult, RandomizationResult
 from ..trust.similarity import METRIC_TITLES, METRICS
 from ..viz.figures import png_bytes
 from ..viz.trust import captum_figure, faithfulness_figure, randomization_figure, similarity_figure
@@ -33,9 +37,9 @@ def signed_methods() -> dict[str, bool]:
 Pngs = list[tuple[str, bytes]]
 
 
-def _figure(fig: object, caption: str, name: str, pngs: Pngs | None) -> str:
+def _figure(fig: Figure, caption: str, name: str, pngs: Pngs | None) -> str:
     """The figure as embedded HTML; its PNG is also appended to ``pngs`` (for commands that save files)."""
-    png = png_bytes(fig)  # type: ignore[arg-type]
+    png = png_bytes(fig)
     if pngs is not None:
         pngs.append((name, png))
     return image(png, caption)
@@ -48,7 +52,7 @@ def _num(value: float, digits: int = 2) -> str:
 # --------------------------------------------------------------------------- Captum
 
 
-def captum_html(comparison: object, images: int = 3, pngs: Pngs | None = None) -> str:
+def captum_html(comparison: CaptumComparison, images: int = 3, pngs: Pngs | None = None) -> str:
     """The comparison with Captum: a table of the differences, the figure, and what was skipped.
 
     Args:
@@ -57,7 +61,7 @@ def captum_html(comparison: object, images: int = 3, pngs: Pngs | None = None) -
         pngs: if given, receives ``(name, png)`` of each figure.
     """
     rows = []
-    for r in comparison.rows:  # type: ignore[attr-defined]
+    for r in comparison.rows:
         if r.statistical:
             verdict = f"statistical: correlation of the mean maps {r.correlation:.3f}"
         else:
@@ -65,8 +69,8 @@ def captum_html(comparison: object, images: int = 3, pngs: Pngs | None = None) -
         rows.append((r.method, r.captum_call, f"{r.max_abs_diff:.2e}", f"{r.max_rel_diff:.2e}", verdict))
     parts = [
         paragraph(
-            f"Every method that Captum {comparison.captum_version} also implements, computed both ways on the same "  # type: ignore[attr-defined]
-            f"model, {comparison.images.shape[0]} images, classes and settings. Relative difference = "  # type: ignore[attr-defined]
+            f"Every method that Captum {comparison.captum_version} also implements, computed both ways on the same "
+            f"model, {comparison.images.shape[0]} images, classes and settings. Relative difference = "
             "max |ours − Captum| / max |Captum|; below 1e-4 the two agree to float32 rounding. SmoothGrad draws "
             "its own noise, so only its mean maps can be compared (their correlation)."
         ),
@@ -74,17 +78,17 @@ def captum_html(comparison: object, images: int = 3, pngs: Pngs | None = None) -
             ("method", "Captum call (equal settings)", "max abs diff", "max rel diff", "verdict"), rows, numeric=(2, 3)
         ),
     ]
-    if comparison.rows:  # type: ignore[attr-defined]
+    if comparison.rows:
         fig = captum_figure(comparison, signed_methods(), images=images)
         parts.append(_figure(fig, "For each method: our map, Captum's, and their difference on our map's colour "
                                   "scale (blank = no visible difference).", "captum", pngs))  # fmt: skip
-    if comparison.skipped:  # type: ignore[attr-defined]
-        parts.append(paragraph("No Captum counterpart (not compared): " + ", ".join(comparison.skipped) + "."))  # type: ignore[attr-defined]
+    if comparison.skipped:
+        parts.append(paragraph("No Captum counterpart (not compared): " + ", ".join(comparison.skipped) + "."))
     return "".join(parts)
 
 
 def captum_section(
-    comparison: object, title: str = "Compared with Captum", images: int = 3, pngs: Pngs | None = None
+    comparison: CaptumComparison, title: str = "Compared with Captum", images: int = 3, pngs: Pngs | None = None
 ) -> Section:
     """:func:`captum_html` as a section (for ``convlens explain --compare-captum``).
 
@@ -100,23 +104,23 @@ def captum_section(
 # --------------------------------------------------------------------------- sanity checks
 
 
-def _resilience(result: object, method: str, metric: str = READING_METRIC) -> float:
+def _resilience(result: RandomizationResult, method: str, metric: str = READING_METRIC) -> float:
     """Mean similarity to the original maps over every randomized stage."""
-    return float(result.mean_similarity(method, metric)[1:].nanmean())  # type: ignore[attr-defined]
+    return float(result.mean_similarity(method, metric)[1:].nanmean())
 
 
-def adebayo_reading(result: object) -> str:
+def adebayo_reading(result: RandomizationResult) -> str:
     """Plain sentences on whether the maps depend on the weights, and whether the paper's finding reproduces.
 
     Adebayo et al. 2018 found that gradient maps change as layers are randomized while guided
     backprop and guided Grad-CAM change much less. The sentences are written from the numbers.
     """
-    names = list(result.maps)  # type: ignore[attr-defined]
-    mode = result.mode  # type: ignore[attr-defined]
+    names = list(result.maps)
+    mode = result.mode
     score = {n: _resilience(result, n) for n in names}
     ranked = sorted(names, key=lambda n: -score[n] if not math.isnan(score[n]) else 0.0)
     text = [
-        f"Averaged over the {len(result.stages) - 1} {mode} randomization stages, the rank correlation of |map| with "  # type: ignore[attr-defined]
+        f"Averaged over the {len(result.stages) - 1} {mode} randomization stages, the rank correlation of |map| with "
         "the trained model's maps is: " + ", ".join(f"{n} {_num(score[n])}" for n in ranked) + " (1 = unchanged, "
         "0 = unrelated)."
     ]
@@ -139,7 +143,7 @@ def adebayo_reading(result: object) -> str:
     return " ".join(text)
 
 
-def sanity_html(result: object, image_indices: tuple[int, ...] = (0,), pngs: Pngs | None = None) -> str:
+def sanity_html(result: RandomizationResult, image_indices: tuple[int, ...] = (0,), pngs: Pngs | None = None) -> str:
     """Figures, similarity curves, a table and plain reading of a randomization test.
 
     Args:
@@ -153,29 +157,23 @@ def sanity_html(result: object, image_indices: tuple[int, ...] = (0,), pngs: Png
         fig = randomization_figure(result, signed, image=i)
         parts.append(_figure(fig, f"Image {i}: each method's |map| (scaled on its own) as the layers are "
                                   "re-initialized, from the output down. A trustworthy map turns to noise.",
-                             f"{result.mode}-maps-{i}", pngs))  # type: ignore[attr-defined]  # fmt: skip
+                             f"{result.mode}-maps-{i}", pngs))  # fmt: skip
     parts.append(_figure(similarity_figure(result, METRICS, METRIC_TITLES),
                          "Similarity of each stage's maps to the trained model's, averaged over the images; "
                          "a falling curve means the method notices that the weights changed.",
-                         f"{result.mode}-similarity", pngs))  # type: ignore[attr-defined]  # fmt: skip
+                         f"{result.mode}-similarity", pngs))  # fmt: skip
     header = ("method", *(f"{METRIC_TITLES[m]}, last stage" for m in METRICS))
-    rows = [
-        (name, *(_num(float(result.mean_similarity(name, m)[-1])) for m in METRICS))  # type: ignore[attr-defined]
-        for name in result.maps  # type: ignore[attr-defined]
-    ]
+    rows = [(name, *(_num(float(result.mean_similarity(name, m)[-1])) for m in METRICS)) for name in result.maps]
     parts.append(table(header, rows, numeric=(1, 2, 3, 4)))
     return "".join(parts)
 
 
-def data_randomization_html(result: object) -> str:
+def data_randomization_html(result: DataRandomizationResult) -> str:
     """The data randomization test: similarity of the real model's maps to the random-label model's."""
-    rows = [
-        (name, *(_num(float(v[m].nanmean())) for m in METRICS))
-        for name, v in result.similarity.items()  # type: ignore[attr-defined]
-    ]
+    rows = [(name, *(_num(float(v[m].nanmean())) for m in METRICS)) for name, v in result.similarity.items()]
     return "".join([
-        paragraph(f"The same architecture trained on permuted labels reaches {result.train_accuracy:.1%} on its "  # type: ignore[attr-defined]
-                  f"(random) training labels and {result.test_accuracy:.1%} on the real test labels. Maps that still "  # type: ignore[attr-defined]
+        paragraph(f"The same architecture trained on permuted labels reaches {result.train_accuracy:.1%} on its "
+                  f"(random) training labels and {result.test_accuracy:.1%} on the real test labels. Maps that still "
                   "resemble the real model's explain the images, not what the model learnt."),
         table(("method", *(METRIC_TITLES[m] for m in METRICS)), rows, numeric=(1, 2, 3, 4)),
     ])  # fmt: skip
@@ -184,28 +182,28 @@ def data_randomization_html(result: object) -> str:
 # --------------------------------------------------------------------------- faithfulness
 
 
-def faithfulness_html(result: object, pngs: Pngs | None = None) -> str:
+def faithfulness_html(result: MethodsFaithfulness, pngs: Pngs | None = None) -> str:
     """Deletion/insertion curves with the random-order baseline, and a table of AUCs and drop/increase.
 
     Args:
         result: a :class:`convlens.trust.MethodsFaithfulness`.
         pngs: if given, receives ``(name, png)`` of each figure.
     """
-    curves: Mapping[str, object] = result.curves  # type: ignore[attr-defined]
-    baseline = result.baseline  # type: ignore[attr-defined]
+    curves: Mapping[str, DeletionInsertion] = result.curves
+    baseline = result.baseline
     base = curves[baseline]
     rows = []
     for name, c in curves.items():
-        d = result.drop[name]  # type: ignore[attr-defined]
-        dele, ins = float(c.deletion_auc.mean()), float(c.insertion_auc.mean())  # type: ignore[attr-defined]
-        beats = name != baseline and dele < float(base.deletion_auc.mean()) and ins > float(base.insertion_auc.mean())  # type: ignore[attr-defined]
+        d = result.drop[name]
+        dele, ins = float(c.deletion_auc.mean()), float(c.insertion_auc.mean())
+        beats = name != baseline and dele < float(base.deletion_auc.mean()) and ins > float(base.insertion_auc.mean())
         rows.append((name, f"{dele:.3f}", f"{ins:.3f}", f"{d.average_drop:.1f}", f"{d.increase_in_confidence:.1f}",
                      "—" if name == baseline else ("yes" if beats else "no")))  # fmt: skip
-    count = base.deletion.shape[0]  # type: ignore[attr-defined]
+    count = base.deletion.shape[0]
     parts = [
         paragraph(
             f"Deletion removes the pixels a map ranks highest first (they become black) and tracks the probability "
-            f"of the class; insertion puts them back into a black image. {count} images, {result.steps} steps "  # type: ignore[attr-defined]
+            f"of the class; insertion puts them back into a black image. {count} images, {result.steps} steps "
             "each, every copy in batched forward passes. A faithful map has a low deletion AUC and a high insertion "
             "AUC; the random order (dashed) is what a map that knows nothing scores."
         ),
@@ -228,9 +226,9 @@ def faithfulness_html(result: object, pngs: Pngs | None = None) -> str:
             numeric=(1, 2, 3, 4),
         ),  # fmt: skip
     ]
-    if result.skipped:  # type: ignore[attr-defined]
+    if result.skipped:
         parts.append(paragraph("Not ranked (their output is a probability grid, not an importance map): "
-                               + ", ".join(result.skipped) + "."))  # type: ignore[attr-defined]  # fmt: skip
+                               + ", ".join(result.skipped) + "."))  # fmt: skip
     return "".join(parts)
 
 

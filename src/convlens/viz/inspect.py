@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..inspect.features import LayerStats
+from ..inspect.filters import Filters
 from .figures import new_figure
 
 BACKGROUND = (0.75, 0.85, 1.0)  # light blue between tiles, so white and black filter pixels both show
@@ -47,7 +49,7 @@ def filter_tiles(weight: torch.Tensor, *, colour: bool | None = None, inputs: in
 
 
 def filters_figure(
-    filters: object, *, colour: bool | None = None, inputs: int | None = None, limit: int = 64, tile: float = 0.5
+    filters: Filters, *, colour: bool | None = None, inputs: int | None = None, limit: int = 64, tile: float = 0.5
 ) -> Figure:
     """A labelled grid of a convolution's filters, drawn as one mosaic (fast even for 64 filters).
 
@@ -63,8 +65,8 @@ def filters_figure(
         limit: at most this many output channels.
         tile: inches per tile.
     """
-    weight = filters.weight[:limit]  # type: ignore[attr-defined]
-    colour = (bool(filters.first) and weight.shape[1] == 3) if colour is None else colour  # type: ignore[attr-defined]
+    weight = filters.weight[:limit]
+    colour = (bool(filters.first) and weight.shape[1] == 3) if colour is None else colour
     tiles = filter_tiles(weight, colour=colour, inputs=None if colour else inputs)
     n = tiles.shape[0]
     per = tiles.shape[1] if (inputs and not colour) else 1
@@ -98,10 +100,10 @@ def filters_figure(
     ax.tick_params(length=0, pad=1)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    dims = "×".join(map(str, filters.shape))  # type: ignore[attr-defined]
+    dims = "×".join(map(str, filters.shape))
     how = "colour" if colour else (f"first {per} input channels per row" if per > 1 else "input channels averaged")
     how = "one input channel" if weight.shape[1] == 1 else how
-    fig.suptitle(f"{filters.name}: {dims} ({how}); filter = row label + column", fontsize=8)  # type: ignore[attr-defined]
+    fig.suptitle(f"{filters.name}: {dims} ({how}); filter = row label + column", fontsize=8)
     return fig
 
 
@@ -164,11 +166,11 @@ def feature_maps_figure(
     return fig
 
 
-def stats_figure(stats: Mapping[str, object]) -> Figure:
+def stats_figure(stats: Mapping[str, LayerStats]) -> Figure:
     """Dead units and dead channels per layer, as horizontal bars (from :func:`convlens.inspect.activation_stats`)."""
     names = list(stats)
-    units = [stats[n].dead_units for n in names]  # type: ignore[attr-defined]
-    chans = [stats[n].dead_channels for n in names]  # type: ignore[attr-defined]
+    units = [stats[n].dead_units for n in names]
+    chans = [stats[n].dead_channels for n in names]
     fig = new_figure(5.5, 0.28 * len(names) + 1.0)
     ax = fig.add_subplot()
     y = np.arange(len(names))

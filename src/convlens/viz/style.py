@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..style.transfer import StyleResult
 from .figures import new_figure
 
 _COLORS = {"content": "tab:blue", "style": "tab:orange", "tv": "tab:green", "total": "black"}
@@ -28,7 +29,9 @@ def _panel(fig: Figure, rows: int, cols: int, k: int, image: torch.Tensor, title
     ax.set_axis_off()
 
 
-def transfer_figure(result: object, content_name: str = "content", style_names: Sequence[str] | None = None) -> Figure:
+def transfer_figure(
+    result: StyleResult, content_name: str = "content", style_names: Sequence[str] | None = None
+) -> Figure:
     """Content, each style image and the result, in one row (the first image of a batch).
 
     Args:
@@ -36,22 +39,22 @@ def transfer_figure(result: object, content_name: str = "content", style_names: 
         content_name: title of the content panel.
         style_names: titles of the style panels.
     """
-    styles = list(result.styles)  # type: ignore[attr-defined]
+    styles = list(result.styles)
     names = list(style_names) if style_names is not None else [f"style {i + 1}" for i in range(len(styles))]
-    blend = result.settings.blend  # type: ignore[attr-defined]
+    blend = result.settings.blend
     cols = 2 + len(styles)
     fig = new_figure(2.6 * cols, 2.9)
-    _panel(fig, 1, cols, 1, result.content, content_name)  # type: ignore[attr-defined]
+    _panel(fig, 1, cols, 1, result.content, content_name)
     for i, (style, name) in enumerate(zip(styles, names, strict=False)):
         share = f" ({blend[i]:.0%})" if len(styles) > 1 else ""
         _panel(fig, 1, cols, 2 + i, style, f"{name}{share}")
-    settings = result.settings  # type: ignore[attr-defined]
+    settings = result.settings
     extra = ", colours kept" if settings.keep_colors else ""
-    _panel(fig, 1, cols, cols, result.image, f"result ({settings.steps * settings.levels} steps{extra})")  # type: ignore[attr-defined]
+    _panel(fig, 1, cols, cols, result.image, f"result ({settings.steps * settings.levels} steps{extra})")
     return fig
 
 
-def losses_figure(results: Sequence[object], labels: Sequence[str] | None = None) -> Figure:
+def losses_figure(results: Sequence[StyleResult], labels: Sequence[str] | None = None) -> Figure:
     """Loss per evaluation of one or more runs: weighted content, style, TV and total (log scale).
 
     Args:
@@ -63,13 +66,13 @@ def losses_figure(results: Sequence[object], labels: Sequence[str] | None = None
     names = list(labels) if labels is not None else [f"run {i + 1}" for i in range(n)]
     for i, (result, label) in enumerate(zip(results, names, strict=False)):
         ax = fig.add_subplot(1, n, i + 1)
-        for term, values in result.history.items():  # type: ignore[attr-defined]
+        for term, values in result.history.items():
             v = values.float().clamp_min(1e-8).numpy()
             ax.plot(
                 np.arange(1, len(v) + 1), v, label=term, color=_COLORS.get(term), lw=1.8 if term == "total" else 1.2
             )
         ax.set_yscale("log")
-        tail = [float(v[len(v) // 10 :].min()) for v in result.history.values() if len(v)]  # type: ignore[attr-defined]
+        tail = [float(v[len(v) // 10 :].min()) for v in result.history.values() if len(v)]
         positive = [t for t in tail if t > 0]
         if positive:
             ax.set_ylim(bottom=min(positive) / 3)  # the content term starts at 0 from the content image
@@ -82,10 +85,10 @@ def losses_figure(results: Sequence[object], labels: Sequence[str] | None = None
     return fig
 
 
-def snapshots_figure(result: object) -> Figure:
+def snapshots_figure(result: StyleResult) -> Figure:
     """The intermediate images kept with ``snapshots=K``, then the result."""
-    shots = [*result.snapshots]  # type: ignore[attr-defined]
-    total = len(result.history["total"])  # type: ignore[attr-defined]
+    shots = [*result.snapshots]
+    total = len(result.history["total"])
     cols = max(1, len(shots))
     fig = new_figure(2.4 * cols, 2.7)
     for k, shot in enumerate(shots, start=1):

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..synthesis.visualize import SynthesisResult
 from .figures import new_figure
 
 
@@ -25,17 +26,17 @@ def _target_name(target: int, class_names: Sequence[str] | None) -> str:
     return str(target)
 
 
-def image_captions(result: object, class_names: Sequence[str] | None = None) -> list[str]:
+def image_captions(result: SynthesisResult, class_names: Sequence[str] | None = None) -> list[str]:
     """One caption per image: ``"3: p=0.99"`` (class visualization) or ``"ch 5: 2.31"`` (maximization)."""
-    targets = result.targets.tolist()  # type: ignore[attr-defined]
-    prob = result.probability  # type: ignore[attr-defined]
+    targets = result.targets.tolist()
+    prob = result.probability
     if prob is not None:
         return [f"{_target_name(t, class_names)}: p={p:.2f}" for t, p in zip(targets, prob.tolist(), strict=True)]
-    return [f"#{t}: {s:.2f}" for t, s in zip(targets, result.score.tolist(), strict=True)]  # type: ignore[attr-defined]
+    return [f"#{t}: {s:.2f}" for t, s in zip(targets, result.score.tolist(), strict=True)]
 
 
 def synthesis_grid(
-    rows: Sequence[tuple[str, object]], class_names: Sequence[str] | None = None, *, tile: float = 1.05
+    rows: Sequence[tuple[str, SynthesisResult]], class_names: Sequence[str] | None = None, *, tile: float = 1.05
 ) -> Figure:
     """Synthesized images, one row per result (a preset, say), one column per image.
 
@@ -48,12 +49,12 @@ def synthesis_grid(
         A figure; each image is captioned with its target and the model's probability for it (or
         the activation reached).
     """
-    cols = max(len(r.images) for _, r in rows)  # type: ignore[attr-defined]
+    cols = max(len(r.images) for _, r in rows)
     fig = new_figure(tile * cols + 1.2, (tile + 0.25) * len(rows) + 0.2)
     grid = fig.add_gridspec(len(rows), cols)
     for i, (title, result) in enumerate(rows):
         captions = image_captions(result, class_names)
-        images = result.images  # type: ignore[attr-defined]
+        images = result.images
         for j in range(cols):
             ax = fig.add_subplot(grid[i, j])
             ax.set_xticks([])
@@ -68,7 +69,7 @@ def synthesis_grid(
     return fig
 
 
-def cost_curves(rows: Sequence[tuple[str, object]], class_names: Sequence[str] | None = None) -> Figure:
+def cost_curves(rows: Sequence[tuple[str, SynthesisResult]], class_names: Sequence[str] | None = None) -> Figure:
     """The objective (score − λ‖I‖²) per step, one panel per result, one line per image.
 
     Args:
@@ -78,8 +79,8 @@ def cost_curves(rows: Sequence[tuple[str, object]], class_names: Sequence[str] |
     fig = new_figure(3.3 * len(rows), 2.7)
     axes = fig.subplots(1, len(rows), squeeze=False)[0]
     for ax, (title, result) in zip(axes, rows, strict=True):
-        history = result.history.detach().float().cpu().numpy()  # type: ignore[attr-defined]
-        targets = result.targets.tolist()  # type: ignore[attr-defined]
+        history = result.history.detach().float().cpu().numpy()
+        targets = result.targets.tolist()
         for k in range(history.shape[1]):
             ax.plot(
                 np.arange(1, history.shape[0] + 1), history[:, k], lw=1, label=_target_name(targets[k], class_names)

@@ -15,6 +15,9 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from ..trust.captum import CaptumComparison
+from ..trust.faithfulness import DeletionInsertion
+from ..trust.randomization import RandomizationResult
 from .figures import new_figure
 
 SIGNED_CMAP = "RdBu_r"
@@ -74,7 +77,7 @@ def _mosaic(
     return fig
 
 
-def captum_figure(comparison: object, signed: Mapping[str, bool], images: int = 3) -> Figure:
+def captum_figure(comparison: CaptumComparison, signed: Mapping[str, bool], images: int = 3) -> Figure:
     """Per method (rows): for each of the first ``images`` images, our map, Captum's, and the difference.
 
     The difference is drawn on the same colour scale as our map, so a blank cell means the two
@@ -85,11 +88,11 @@ def captum_figure(comparison: object, signed: Mapping[str, bool], images: int = 
         signed: method name → whether its map is signed.
         images: how many images to show.
     """
-    rows = comparison.rows  # type: ignore[attr-defined]
-    count = min(images, comparison.images.shape[0])  # type: ignore[attr-defined]
+    rows = comparison.rows
+    count = min(images, comparison.images.shape[0])
     header: list[np.ndarray | None] = []
     for i in range(count):
-        header += [None, _image_rgb(comparison.images[i]), None]  # type: ignore[attr-defined]
+        header += [None, _image_rgb(comparison.images[i]), None]
     cells = [header]
     labels = [""]
     for row in rows:
@@ -105,7 +108,7 @@ def captum_figure(comparison: object, signed: Mapping[str, bool], images: int = 
     return _mosaic(cells, labels, cols, "convlens beside Captum (same model, images, classes and settings)")
 
 
-def randomization_figure(result: object, signed: Mapping[str, bool], image: int = 0) -> Figure:
+def randomization_figure(result: RandomizationResult, signed: Mapping[str, bool], image: int = 0) -> Figure:
     """Rows: methods; columns: the image, then its maps at each randomization stage.
 
     Each map is its magnitude scaled to its own maximum (what SSIM and HOG compare).
@@ -116,9 +119,9 @@ def randomization_figure(result: object, signed: Mapping[str, bool], image: int 
             before the magnitude is taken).
         image: which image of the batch.
     """
-    maps = result.maps  # type: ignore[attr-defined]
-    stages = result.stages  # type: ignore[attr-defined]
-    picture = _image_rgb(result.images[image])  # type: ignore[attr-defined]
+    maps = result.maps
+    stages = result.stages
+    picture = _image_rgb(result.images[image])
     cells: list[list[np.ndarray | None]] = []
     for name, stack in maps.items():
         line: list[np.ndarray | None] = [picture]
@@ -133,7 +136,7 @@ def randomization_figure(result: object, signed: Mapping[str, bool], image: int 
             line.append(cell)
         cells.append(line)
     cols = ["image", *(_wrap(s) for s in stages)]
-    return _mosaic(cells, list(maps), cols, f"{result.mode} randomization, top layers first (image {image})")  # type: ignore[attr-defined]
+    return _mosaic(cells, list(maps), cols, f"{result.mode} randomization, top layers first (image {image})")
 
 
 def _fit(cell: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
@@ -147,7 +150,7 @@ def _wrap(label: str) -> str:
     return label.replace("down to ", "down to\n")
 
 
-def similarity_figure(result: object, metrics: Sequence[str], titles: Mapping[str, str]) -> Figure:
+def similarity_figure(result: RandomizationResult, metrics: Sequence[str], titles: Mapping[str, str]) -> Figure:
     """One panel per metric: the mean similarity to the original maps at each stage, one line per method.
 
     Args:
@@ -155,13 +158,13 @@ def similarity_figure(result: object, metrics: Sequence[str], titles: Mapping[st
         metrics: the metric names to plot.
         titles: metric name → panel title.
     """
-    stages = result.stages  # type: ignore[attr-defined]
+    stages = result.stages
     fig = new_figure(3.2 * len(metrics), 3.4)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     xs = np.arange(len(stages))
     for ax, metric in zip(axes, metrics, strict=True):
-        for name in result.maps:  # type: ignore[attr-defined]
-            ys = result.mean_similarity(name, metric).cpu().numpy()  # type: ignore[attr-defined]
+        for name in result.maps:
+            ys = result.mean_similarity(name, metric).cpu().numpy()
             ax.plot(xs, ys, marker="o", markersize=3, label=name)
         ax.set_title(titles.get(metric, metric), fontsize=9)
         ax.set_xticks(xs, [_wrap(s) for s in stages], rotation=60, fontsize=6, ha="right")
@@ -173,7 +176,7 @@ def similarity_figure(result: object, metrics: Sequence[str], titles: Mapping[st
     return fig
 
 
-def faithfulness_figure(curves: Mapping[str, object], baseline: str | None = None) -> Figure:
+def faithfulness_figure(curves: Mapping[str, DeletionInsertion], baseline: str | None = None) -> Figure:
     """Mean deletion and insertion curves of each method, the random-order baseline dashed.
 
     Args:
@@ -184,7 +187,7 @@ def faithfulness_figure(curves: Mapping[str, object], baseline: str | None = Non
     axes = fig.subplots(1, 2)
     for ax, field, better in zip(axes, ("deletion", "insertion"), ("lower", "higher"), strict=True):
         for name, c in curves.items():
-            xs = c.fractions.cpu().numpy()  # type: ignore[attr-defined]
+            xs = c.fractions.cpu().numpy()
             ys = getattr(c, field).mean(dim=0).cpu().numpy()
             auc = float(getattr(c, f"{field}_auc").mean())
             style = {"color": "black", "ls": "--", "lw": 1.5} if name == baseline else {"lw": 1.2}
