@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -46,55 +47,60 @@ def command(epochs: int, seed: int, resume: bool, out: Path) -> None:
     click.echo("[3/3] writing the report")
     report = write_report(out / "report" / "index.html", "convlens demo: mnist-cnn", sections,
                           subtitle=f"test accuracy {result.test_accuracy:.2%}")  # fmt: skip
-    wrote(result.checkpoint, "checkpoint")  # type: ignore[arg-type]
+    if result.checkpoint is not None:
+        wrote(result.checkpoint, "checkpoint")
     wrote(report, "report")
     click.echo(f"done in {time.perf_counter() - start:.0f}s")
 
 
 def _later_sections(model: nn.Module, data: Splits, seed: int) -> list[Section]:
-    """The chapters built on the trained model: from-scratch layers and explanations."""
+    """The chapters built on the trained model, in report order, each timed as it is built."""
     from ..attribution.examples import attribution_methods, explain_examples
     from ..layers import compare_layers
     from ..report.adversarial import adversarial_section
     from ..report.explanations import explanations_section
+    from ..report.inspect import demo_inspection_section
     from ..report.layers import layers_section
-
-    images, labels = data.test.batch(slice(None))
-    click.echo("      from-scratch layers: rebuilding mnist-cnn and comparing outputs and time")
-    layers = compare_layers(model, images, labels, data_name="real MNIST test digits",
-                            weights="trained in this demo")  # fmt: skip
-    click.echo("      explanations: 10 correct and 10 misclassified digits with every method")
-    specs = attribution_methods()
-    examples = explain_examples(model, data.test, [s.name for s in specs], n=10, seed=seed)
-    sections = [layers_section(layers), explanations_section(examples, specs, "the test split", seed)]
-    sections += _inspect_sections(model, data)
+    from ..report.style import style_demo_section
+    from ..report.synthesis import demo_synthesis_section
     from ..report.trust import trust_section
 
-    click.echo("      can you trust these maps? Captum, randomization sanity check, deletion/insertion")
-    sections.append(trust_section(model, data))
-    sections.append(adversarial_section(model, data))
-    from ..report.style import style_demo_section
+    def layers() -> list[Section]:
+        images, labels = data.test.batch(slice(None))
+        result = compare_layers(
+            model, images, labels, data_name="real MNIST test digits", weights="trained in this demo"
+        )
+        return [layers_section(result)]
 
-    click.echo("      style transfer: three small pictures from the bundled photographs and textures")
-    sections.append(style_demo_section(model, data))
-    return sections
+    def explanations() -> list[Section]:
+        specs = attribution_methods()
+        examples = explain_examples(model, data.test, [s.name for s in specs], n=10, seed=seed)
+        return [explanations_section(examples, specs, "the test split", seed)]
 
+    def inspection() -> list[Section]:
+        # many batch-10 steps: one thread (a second one mostly waits, and on a busy machine slows them 3.5x)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return [demo_inspection_section(model, data), demo_synthesis_section(model, data)]
+        finally:
+            torch.set_num_threads(threads)
 
-def _inspect_sections(model: nn.Module, data: Splits) -> list[Section]:
-    """Filters and feature maps; what each class looks like (issue 8).
-
-    One thread: these are many small batch-10 steps, where a second thread gains little on an idle
-    machine and, on a busy 2-core one, made them 3.5x slower (45.8 s vs 12.9 s at load 10).
-    """
-    from ..report.inspect import demo_inspection_section
-    from ..report.synthesis import demo_synthesis_section
-
-    click.echo("      filters, feature maps and activation statistics; class visualizations with every preset")
-    threads, started = torch.get_num_threads(), time.perf_counter()
-    torch.set_num_threads(1)
-    try:
-        sections = [demo_inspection_section(model, data), demo_synthesis_section(model, data)]
-    finally:
-        torch.set_num_threads(threads)
-    click.echo(f"      (filters, feature maps and class visualizations: {time.perf_counter() - started:.1f}s)")
+    chapters: list[tuple[str, Callable[[], list[Section]]]] = [
+        ("from-scratch layers: rebuilding mnist-cnn and comparing outputs and time", layers),
+        ("explanations: 10 correct and 10 misclassified digits with every method", explanations),
+        ("filters, feature maps, activation statistics; class visualizations with every preset", inspection),
+        ("can you trust these maps? Captum, randomization sanity check, deletion/insertion",
+         lambda: [trust_section(model, data)]),
+        ("adversarial examples: fooling images, the classic MNIST attacks, FGSM/PGD, robustness",
+         lambda: [adversarial_section(model, data)]),
+        ("style transfer: three small pictures from the bundled photographs and textures",
+         lambda: [style_demo_section(model, data)]),
+    ]  # fmt: skip
+    sections: list[Section] = []
+    for message, build in chapters:
+        started = time.perf_counter()
+        click.echo(f"      {message}")
+        sections += build()
+        click.echo(f"        ({time.perf_counter() - started:.1f}s)")
     return sections
