@@ -82,3 +82,14 @@ def test_figures_draw_results_without_running_a_model(trained_mnist, test_digits
     assert isinstance(cost_figure(torch.tensor([[1.0, 2.0, float("nan")]]), ["a"], ylabel="score"), Figure)
     assert isinstance(transfer_figure(torch.tensor([[1, 2], [2, 2]]), [1, 2], [0, 1]), Figure)
     assert isinstance(robustness_figure([("m", [0.0, 0.1], [0.9, 0.5])]), Figure)
+
+
+def test_train_command_trains_adversarially(tmp_path):
+    from convlens.cli import main
+    from convlens.models.checkpoint import read_checkpoint
+
+    out = tmp_path / "adv"
+    argv = ["train", "--epochs", "1", "--adversarial", "fgsm-rs", "--adversarial-eps", "0.1", "--out", str(out)]
+    assert main(argv) == 0
+    saved = read_checkpoint(out / "checkpoint.pt")["config"]["adversarial"]
+    assert saved["method"] == "fgsm-rs" and saved["eps"] == 0.1

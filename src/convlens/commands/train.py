@@ -59,11 +59,25 @@ def load_splits(
                    "compare them in comparison.png.")  # fmt: skip
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last finished epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace the run that --out already holds.")
+@click.option(
+    "--adversarial",
+    type=click.Choice(["fgsm-rs", "pgd"]),
+    default=None,
+    help="Adversarial training: each batch replaced by FGSM-with-random-start (Wong et al. 2020) or PGD "
+    "(Madry et al. 2018) examples of the current model.",
+)
+@click.option(
+    "--adversarial-eps",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.3,
+    show_default=True,
+    help="The L-infinity budget of the training attack, in [0,1] pixel units.",
+)
 @device_option()
 @out_option(str(TRAIN_OUT))
 def command(model: str, dataset: str, data_root: Path, download: bool, epochs: int, batch_size: int,
             lr: float, seed: int, batchnorm: bool, compare_batchnorm: bool, resume: bool, overwrite: bool,
-            device: str, out: Path) -> None:  # fmt: skip
+            adversarial: str | None, adversarial_eps: float, device: str, out: Path) -> None:  # fmt: skip
     """Train MODEL, saving a checkpoint every epoch, loss and accuracy curves, random test images
     with labels, a confusion matrix and the history. A folder that holds a run is not replaced
     unless you pass --resume (continue it; Ctrl-C is safe) or --overwrite (start again)."""
@@ -74,7 +88,12 @@ def command(model: str, dataset: str, data_root: Path, download: bool, epochs: i
         size = _input_size(model)
         data = load_splits(dataset, data_root, download, seed, size)
         _check_fits(model, size, data)
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        attack = None
+        if adversarial is not None:
+            from ..adversarial import AdversarialTraining
+
+            attack = AdversarialTraining(method=adversarial, eps=adversarial_eps)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, adversarial=attack)
         click.echo(f"training {model} on {data.train.name}: {len(data.train)} train, {len(data.val)} validation, "
                    f"{len(data.test)} test images")  # fmt: skip
         if compare_batchnorm:

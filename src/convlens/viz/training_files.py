@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ def write_training_outputs(result: FitResult, test: ImageDataset, out: str | Pat
         confusion=save_png(confusion_figure(confusion, test.classes), out / "confusion.png"),
         history_csv=atomic_write_text(out / "history.csv", history_csv(result)),
         history_json=atomic_write_text(out / "history.json", json.dumps({
-            "config": result.config.__dict__, "device": result.device, "seconds": result.seconds,
+            "config": dataclasses.asdict(result.config), "device": result.device, "seconds": result.seconds,
             "test_loss": result.test.loss, "test_accuracy": result.test.accuracy,
             "history": result.history_rows(),
         }, indent=2) + "\n"),
