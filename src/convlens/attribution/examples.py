@@ -15,6 +15,7 @@ from torch import nn
 from .._checks import Target
 from .._outputs import OutputSpec
 from ..data.dataset import ImageDataset
+from ..data.inputs import Inputs
 from ..errors import InputError
 from ..registry import MethodSpec, get_method, list_methods
 from ..train.evaluate import pick_examples
@@ -44,6 +45,10 @@ class ExampleExplanations:
     wrong_truth: torch.Tensor
     accuracy: float
     count: int
+
+    def images(self) -> torch.Tensor:
+        """The explained images, correct ones first, (n_correct + n_wrong, C, H, W)."""
+        return torch.cat([e.images for e in (self.correct, self.wrong) if e is not None])
 
     def raw(self) -> dict[str, torch.Tensor]:
         """Every map on the CPU, keyed ``"correct/METHOD"`` and ``"misclassified/METHOD"``, plus the indices."""
@@ -115,6 +120,44 @@ def explain_examples(
     )  # fmt: skip
 
 
+def explain_inputs(
+    model: nn.Module,
+    inputs: Inputs,
+    methods: Sequence[str],
+    *,
+    n: int = 10,
+    seed: int = 0,
+    target: Target = None,
+    output: OutputSpec = None,
+    **options: Any,
+) -> Explanation | ExampleExplanations:
+    """Explain what a command reads: every image file, or ``n`` correct and ``n`` misclassified
+    images of a labelled data set (:func:`explain_examples`).
+
+    Args:
+        model: the classifier.
+        inputs: from :func:`convlens.data.inputs.read_image_files` or ``read_dataset``.
+        methods: registered attribution method names.
+        n: images per group, for a data set.
+        seed: the seed of the pick and of seeded methods.
+        target: as in :func:`explain`.
+        output: where the logits are in the model's output.
+        **options: passed to :func:`explain` (``layer``, ``top``, ``progress`` ...).
+    """
+    if inputs.labels is None:
+        return explain(model, inputs.images, list(methods), target=target, output=output, seed=seed, **options)
+    data = inputs.dataset(get_info_classes(model))
+    return explain_examples(model, data, methods, n=n, seed=seed, target=target, output=output, **options)
+
+
+def get_info_classes(model: nn.Module) -> tuple[str, ...] | None:
+    """The model's class names when it carries them."""
+    from ..models import get_info
+
+    info = get_info(model)
+    return None if info is None else tuple(info.class_names)
+
+
 def _subset_target(target: Target, index: torch.Tensor) -> Target:
     """Pick the targets of the chosen images when one target per data-set image was given."""
     if isinstance(target, torch.Tensor) and target.dim() == 1:
@@ -124,4 +167,4 @@ def _subset_target(target: Target, index: torch.Tensor) -> Target:
     return target
 
 
-__all__ = ["ExampleExplanations", "attribution_methods", "explain_examples"]
+__all__ = ["ExampleExplanations", "attribution_methods", "explain_examples", "explain_inputs"]

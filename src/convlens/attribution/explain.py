@@ -57,6 +57,10 @@ class Explanation:
             pick(self.target_probability), pick(self.predicted), pick(self.probability), self.class_names, self.layer,
         )  # fmt: skip
 
+    def raw(self) -> dict[str, torch.Tensor]:
+        """Every map on the CPU, keyed by method name (for saving)."""
+        return {name: m.detach().cpu() for name, m in self.maps.items()}
+
     @property
     def classes_per_image(self) -> int:
         """K when several classes per image were explained (``top=K`` or a (B, K) target), else 1."""

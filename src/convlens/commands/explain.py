@@ -5,22 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 import torch
 
+from ..data.inputs import Inputs
 from ..errors import InputError
 from ..models.checkpoint import CHECKPOINT_NAME
 from ..registry import list_methods
-from ._common import (
-    TRAIN_OUT,
-    LoadedModel,
-    device_option,
-    load_cli_model,
-    out_option,
-    split_names,
-    wrote,
-)
+from ..report.html import Section
+from ._common import TRAIN_OUT, LoadedModel, device_option, load_cli_model, out_option, split_names, wrote
 
 DEFAULT_MODEL = "mnist-cnn"
 TRAIN_CHECKPOINT = TRAIN_OUT / CHECKPOINT_NAME  # where `convlens train` writes by default
@@ -113,7 +108,8 @@ def run(
 ) -> int:  # fmt: skip
     from .._checks import parse_class
     from .._probe import check_spatial_layer
-    from ..attribution.examples import attribution_methods
+    from ..attribution.examples import ExampleExplanations, attribution_methods, explain_inputs
+    from ..report.explanations import input_sections
 
     started = time.perf_counter()
     specs = attribution_methods(None if methods is None else split_names(methods, "--methods"))
@@ -126,7 +122,7 @@ def run(
     loaded = load_cli_model(model_spec, pretrained=pretrained, device=device)
     if loaded.warning:
         click.echo(f"convlens: warning: {loaded.warning}", err=True)
-    options: dict[str, object] = {} if layer is None else {"layer": layer}
+    options: dict[str, Any] = {} if layer is None else {"layer": layer}
     if layer is not None:
         check_spatial_layer(loaded.model, torch.zeros(1, *loaded.input_size), layer)
         if not any(s.takes_layer for s in specs):
@@ -136,14 +132,21 @@ def run(
         if class_index is not None:
             raise InputError("give either --target or --top, not both")
         options["top"] = top
-    sections, pictures, raw = _explain(loaded, image_paths, dataset or "sample", data_root, specs, class_index,
-                                       options, count, seed)  # fmt: skip
+    inputs = _read(image_paths, dataset or "sample", data_root, loaded.input_size)
+    click.echo(f"explaining {inputs.source} with {len(specs)} methods"
+               + ("" if inputs.labels is None else f": {count} correct and {count} misclassified images"))  # fmt: skip
+    result = explain_inputs(loaded.model, inputs, [s.name for s in specs], n=count, seed=seed, target=class_index,
+                            progress=_progress, **options)  # fmt: skip
+    warning = "RANDOM WEIGHTS: these maps mean nothing" if loaded.warning else ""
+    sections, pictures = input_sections(result, specs, inputs, seed, rows=ROWS_PER_FIGURE, warning=warning)
+    raw: dict[str, object] = {"maps": result.raw()}
+    if inputs.labels is None:
+        raw["images"] = inputs.names
     if compare_captum and top is not None:
         raise InputError("--compare-captum explains one class per image; drop --top")
     if compare_captum:
-        sections.append(_captum(loaded, raw.pop("explained"), [s.name for s in specs], class_index, seed, options,
-                                pictures))  # fmt: skip
-    raw.pop("explained", None)
+        images = result.images() if isinstance(result, ExampleExplanations) else result.images
+        sections.append(_captum(loaded, images, [s.name for s in specs], class_index, seed, options, pictures))
     run_facts = [("model", loaded.label), ("methods", ", ".join(s.name for s in specs)),
                  ("layer", layer or "default (the last feature map)"), ("target", target or "each image's prediction"),
                  ("seconds", f"{time.perf_counter() - started:.1f}")]  # fmt: skip
@@ -155,35 +158,14 @@ def _progress(i: int, total: int, name: str) -> None:
     click.echo(f"      [{i}/{total}] {name}")
 
 
-def _explain(loaded: LoadedModel, image_paths: Sequence[Path], dataset: str, data_root: Path, specs: list,
-             target: int | None, options: dict, count: int, seed: int) -> tuple[list, list, dict]:  # fmt: skip
-    """Sections, pictures and raw maps for image files or a data set."""
-    from ..attribution import explain
-    from ..attribution.examples import explain_examples
+def _read(image_paths: Sequence[Path], dataset: str, data_root: Path, size: tuple[int, int, int]) -> Inputs:
     from ..data.inputs import read_dataset, read_image_files
-    from ..report.explanations import example_sections, file_sections
 
-    names, warning = [s.name for s in specs], "RANDOM WEIGHTS: these maps mean nothing" if loaded.warning else ""
-    if image_paths:
-        files = read_image_files(image_paths, loaded.input_size)
-        click.echo(f"explaining {len(files.names)} images with {len(names)} methods")
-        expl = explain(loaded.model, files.images, names, target=target, progress=_progress, seed=seed, **options)
-        sections, pictures = file_sections(expl, specs, files.names, rows=ROWS_PER_FIGURE, warning=warning)
-        maps = {n: m.cpu() for n, m in expl.maps.items()}
-        return sections, pictures, {"maps": maps, "images": files.names, "explained": files.images}
-    data = read_dataset(dataset, loaded.input_size, data_root)
-    click.echo(
-        f"explaining {count} correct and {count} misclassified images of {data.source} with {len(names)} methods"
-    )
-    ex = explain_examples(loaded.model, data.dataset(loaded.class_names), names, n=count, seed=seed, target=target,
-                          progress=_progress, **options)  # fmt: skip
-    sections, pictures = example_sections(ex, specs, data.source, seed, warning=warning)
-    explained = [e.images for e in (ex.correct, ex.wrong) if e is not None]
-    return sections, pictures, {"maps": ex.raw(), "explained": torch.cat(explained)}
+    return read_image_files(image_paths, size) if image_paths else read_dataset(dataset, size, data_root)
 
 
 def _captum(loaded: LoadedModel, images: torch.Tensor, names: list[str], target: int | None, seed: int,
-            options: dict, pictures: list) -> object:  # fmt: skip
+            options: dict, pictures: list) -> Section:  # fmt: skip
     """The "Compared with Captum" section; its figure joins the pictures to save."""
     from ..report.explanations import Picture
     from ..report.trust import captum_section

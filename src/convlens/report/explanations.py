@@ -15,6 +15,7 @@ import torch
 
 from ..attribution.examples import ExampleExplanations
 from ..attribution.explain import Explanation
+from ..data.inputs import Inputs
 from ..registry import MethodSpec
 from ..viz.attribution import explanation_figure, format_probability, occlusion_figure
 from ..viz.figures import png_bytes
@@ -176,6 +177,21 @@ def file_sections(
     return [Section("Explanations", body)], pictures
 
 
+def input_sections(
+    result: Explanation | ExampleExplanations,
+    specs: Sequence[MethodSpec],
+    inputs: Inputs,
+    seed: int,
+    *,
+    rows: int = 16,
+    warning: str = "",
+) -> tuple[list[Section], list[Picture]]:
+    """The sections of :func:`convlens.attribution.examples.explain_inputs`'s result: files or a data set."""
+    if isinstance(result, ExampleExplanations):
+        return example_sections(result, specs, inputs.source, seed, warning=warning)
+    return file_sections(result, specs, inputs.names, rows=rows, warning=warning)
+
+
 def explain_page(sections: Sequence[Section], run: Sequence[tuple[str, object]], warning: str = "") -> list[Section]:
     """The sections of ``explain.html``: a warning first when there is one, the run's facts last."""
     top = [Section("Warning", warning_html(warning))] if warning else []
@@ -190,6 +206,7 @@ def explanations_section(examples: ExampleExplanations, specs: Sequence[MethodSp
 
 __all__ = [
     "Picture", "class_titles", "example_sections", "explain_page", "explanations_section", "file_sections",
+    "input_sections",
     "group_pictures", "methods_table",
     "pictures_html", "reading_guide", "warning_html",
 ]  # fmt: skip
