@@ -17,21 +17,7 @@ from torch import nn
 import convlens.adversarial as A
 from convlens.errors import InputError, UnknownNameError
 from convlens.registry import get_method, list_methods
-
-HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-
-
-class Bomb(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.after: int | None = None
-        self.calls = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.after is not None and self.calls > self.after:
-            raise RuntimeError("boom")
-        return x
+from model_safety import Bomb, assert_unchanged, snapshot
 
 
 class Messy(nn.Module):
@@ -62,35 +48,6 @@ def messy() -> Messy:
     model.fc.weight.grad = torch.randn_like(model.fc.weight)
     model.fc.register_forward_hook(lambda module, inputs, output: None)
     return model
-
-
-def snapshot(model: nn.Module, x: torch.Tensor) -> dict[str, object]:
-    modules = dict(model.named_modules())
-    return {
-        "params": {
-            n: (p.detach().clone(), p._version, p.requires_grad, p.grad, None if p.grad is None else p.grad.clone())
-            for n, p in model.named_parameters()
-        },
-        "buffers": {n: (b.clone(), b._version) for n, b in model.named_buffers()},
-        "training": {n: m.training for n, m in modules.items()},
-        "hooks": {n: {d: list(getattr(m, d).items()) for d in HOOK_DICTS} for n, m in modules.items()},
-        "x": (x.clone(), x._version, x.requires_grad, x.grad),
-    }
-
-
-def assert_unchanged(before: dict, model: nn.Module, x: torch.Tensor) -> None:
-    after = snapshot(model, x)
-    for name, (value, version, flag, grad, grad_value) in before["params"].items():
-        now = after["params"][name]
-        assert torch.equal(now[0], value) and now[1] == version, f"parameter {name} changed"
-        assert now[2] == flag and now[3] is grad, f"requires_grad or .grad of {name} changed"
-        if grad is not None:
-            assert torch.equal(now[4], grad_value)
-    for name, (value, version) in before["buffers"].items():
-        assert torch.equal(after["buffers"][name][0], value) and after["buffers"][name][1] == version, name
-    assert after["training"] == before["training"] and after["hooks"] == before["hooks"]
-    value, version, flag, grad = before["x"]
-    assert torch.equal(x, value) and x._version == version and x.requires_grad == flag and x.grad is grad
 
 
 CALLS = {

@@ -10,11 +10,10 @@ import torch
 
 pytest.importorskip("captum.attr")
 
-from trust_helpers import assert_same, snapshot  # noqa: E402
-
 from convlens.registry import list_methods  # noqa: E402
 from convlens.trust import CAPTUM_CALLS, CaptumNotInstalled, compare_with_captum  # noqa: E402
 from convlens.trust.faithfulness import random_maps  # noqa: E402
+from model_safety import assert_unchanged, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -26,7 +25,7 @@ def comparison(trained_mnist, test_digits):
     x = images[:4].clone()
     result = compare_with_captum(trained_mnist, x, seed=3)
     assert torch.equal(x, images[:4])
-    assert_same(trained_mnist, before)
+    assert_unchanged(before, trained_mnist)
     return result
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from trust_helpers import assert_same, snapshot
 
 import convlens.attribution as A
 from convlens.errors import InputError
 from convlens.trust import average_drop_increase, deletion_insertion, methods_faithfulness, random_maps
+from model_safety import assert_unchanged, snapshot
 
 
 def loop_reference(model, x, maps, steps, fill=0.0):
@@ -40,7 +40,7 @@ def test_batched_curves_equal_the_per_image_loop(trained_mnist, test_digits):
         ref = loop_reference(trained_mnist, x, maps, 6, fill=0.2)
         torch.testing.assert_close(result.deletion, ref[:, 0], atol=1e-5, rtol=0)
         torch.testing.assert_close(result.insertion, ref[:, 1], atol=1e-5, rtol=0)
-    assert_same(trained_mnist, before)
+    assert_unchanged(before, trained_mnist)
     assert torch.equal(x, copy_x)
     # the curves share their end points: the clean image and the blank one
     assert torch.equal(result.deletion[:, -1], result.insertion[:, 0])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from trust_helpers import assert_same, snapshot
 
 from convlens.data.dataset import Splits
 from convlens.errors import InputError
 from convlens.train import TrainConfig
 from convlens.trust import data_randomization_test, randomizable_layers, randomization_test
 from convlens.trust.similarity import METRICS
+from model_safety import assert_unchanged, snapshot
 
 METHODS = ["saliency", "guided-backprop", "grad-cam", "occlusion-sensitivity"]
 LAYERS = ["features.0", "features.3", "classifier.1", "classifier.3"]
@@ -21,7 +21,7 @@ def cascading(trained_mnist, test_digits):
     before = snapshot(trained_mnist)
     rng = torch.get_rng_state()
     result = randomization_test(trained_mnist, test_digits[0][:4], METHODS, mode="cascading", seed=5)
-    assert_same(trained_mnist, before)  # randomized a copy: the original is bit-identical
+    assert_unchanged(before, trained_mnist)  # randomized a copy: the original is bit-identical
     assert torch.equal(torch.get_rng_state(), rng)  # a seed leaves torch's global generator alone
     return result
 
@@ -84,7 +84,7 @@ def test_model_with_batchnorm_in_training_mode_comes_back_exactly(test_digits):
     model = create_model("mnist-cnn", batchnorm=True).train()
     before = snapshot(model)
     result = randomization_test(model, test_digits[0][:2], ["saliency"], seed=0)
-    assert_same(model, before)
+    assert_unchanged(before, model)
     assert len(result.stages) == 1 + len(randomizable_layers(model, test_digits[0][:1]))
 
 
@@ -98,7 +98,7 @@ def test_data_randomization_trains_a_copy_on_permuted_labels(trained_mnist, test
     result = data_randomization_test(
         trained_mnist, test_digits[0][:3], small, ["saliency", "grad-cam"], config=TrainConfig(epochs=1, seed=0)
     )
-    assert_same(trained_mnist, before)
+    assert_unchanged(before, trained_mnist)
     assert torch.equal(small.train.labels, labels)  # the caller's data set is not permuted in place
     assert result.random_model is not trained_mnist
     assert result.maps["saliency"].shape == (2, 3, 1, 28, 28)
