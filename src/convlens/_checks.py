@@ -130,9 +130,14 @@ def target_indices(target: Target, logits: torch.Tensor) -> torch.Tensor:
             raise InputError(f"target must be None, an int, a sequence of ints or a callable: {exc}") from None
         if idx.dim() != 1 or idx.shape[0] != batch:
             raise InputError(f"target must have one class per image ({batch}), got shape {tuple(idx.shape)}")
-        if idx.is_floating_point() or idx.dtype == torch.bool:
-            raise InputError("target must hold integer class indices")
-        idx = idx.long()
+    return _class_indices(idx, classes)
+
+
+def _class_indices(idx: torch.Tensor, classes: int) -> torch.Tensor:
+    """``idx`` as long class indices, each in ``0..classes-1``, or an :class:`InputError`."""
+    if idx.is_floating_point() or idx.dtype == torch.bool:
+        raise InputError("target must hold integer class indices")
+    idx = idx.long()
     if bool((idx < 0).any()) or bool((idx >= classes).any()):
         bad = idx[(idx < 0) | (idx >= classes)][0].item()
         raise InputError(f"target class {bad} is out of range: the model has classes 0..{classes - 1}")
@@ -178,13 +183,7 @@ def target_matrix(target: Target, logits: torch.Tensor, top: int | None = None) 
         idx = torch.as_tensor(target, device=logits.device)
         if idx.dim() != 2 or idx.shape[0] != batch or idx.shape[1] == 0:
             raise InputError(f"a target of several classes must have shape ({batch}, K), got {tuple(idx.shape)}")
-        if idx.is_floating_point() or idx.dtype == torch.bool:
-            raise InputError("target must hold integer class indices")
-        idx = idx.long()
-        if bool((idx < 0).any()) or bool((idx >= classes).any()):
-            bad = idx[(idx < 0) | (idx >= classes)][0].item()
-            raise InputError(f"target class {bad} is out of range: the model has classes 0..{classes - 1}")
-        return idx
+        return _class_indices(idx, classes)
     return target_indices(target, logits)[:, None]
 
 
