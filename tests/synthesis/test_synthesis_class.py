@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from convlens.errors import InputError, UnknownNameError
-from convlens.synthesis import class_visualization, get_preset, list_presets, maximize
+from convlens.synthesis import check_unit, class_visualization, get_preset, list_presets, maximize
 
 
 def _hooks(model: nn.Module) -> int:
@@ -141,3 +141,20 @@ def test_registered_as_synthesis_methods():
     assert get_method("class-visualization").kind == "synthesis"
     assert get_method("maximize").takes_layer and get_method("maximize").output == "image"
     assert "preset" in get_method("class-visualization").defaults
+
+
+def test_check_unit_names_the_problem_before_any_step(capsys):
+    from convlens.cli import main
+    from convlens.models import create_model
+
+    model = create_model("mnist-cnn").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert check_unit(model, "features.0", [0, 31]) == [0, 31]
+    with pytest.raises(InputError, match="has 32 channels"):
+        check_unit(model, "features.0", [32])
+    with pytest.raises(UnknownNameError, match="unknown layer"):
+        check_unit(model, "features.99", [0])
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert main(["dream", "mnist-cnn", "--layer", "features.0", "--channel", "40", "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "0..31" in err and "step/s" not in err  # refused before the optimization started

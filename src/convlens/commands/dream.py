@@ -73,7 +73,7 @@ def command(model_spec: str, classes: str | None, per_class: int, preset: str | 
     from ..models.checkpoint import atomic_save
     from ..report.html import Section, paragraph, write_report
     from ..report.synthesis import presets_table, synthesis_html
-    from ..synthesis import DEFAULT_PRESET, class_visualization, get_preset, list_presets, maximize
+    from ..synthesis import DEFAULT_PRESET, check_unit, class_visualization, get_preset, list_presets, maximize
     from ..viz.figures import save_png
 
     if (channel is not None or neuron is not None) and layer is None:
@@ -92,6 +92,10 @@ def command(model_spec: str, classes: str | None, per_class: int, preset: str | 
     if names is not None and any(t >= len(names) for t in targets):
         bad = next(t for t in targets if t >= len(names))
         raise InputError(f"--classes {bad} is out of range: the model has classes 0..{len(names) - 1}")
+    units = parse_indices(channel, "channel") if layer is not None and channel is not None else None
+    where = None if neuron is None else "center" if neuron == "center" else _position(neuron)
+    if layer is not None:  # an unknown layer or channel fails now, before any step, saying what exists
+        check_unit(loaded.model, layer, units, where, image_size or loaded.input_size)
     rows = []
     for name in presets:
         total = steps or get_preset(name).steps
@@ -100,8 +104,6 @@ def command(model_spec: str, classes: str | None, per_class: int, preset: str | 
             options = dict(preset=name, steps=steps, seed=seeds, image_size=image_size or loaded.input_size,
                            progress=tick)  # fmt: skip
             if layer is not None:
-                units = parse_indices(channel, "channel") if channel is not None else None
-                where = None if neuron is None else "center" if neuron == "center" else _position(neuron)
                 result = maximize(loaded.model, layer, channel=units, neuron=where, **options)  # type: ignore[arg-type]
             else:
                 result = class_visualization(loaded.model, targets, **options)  # type: ignore[arg-type]

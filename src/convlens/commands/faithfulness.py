@@ -46,6 +46,7 @@ def command(model: str, methods: str | None, count: int, steps: int, seed: int, 
     and increase in confidence (Chattopadhyay et al. 2018). Every perturbed copy runs in
     batched forward passes on --device. Writes faithfulness.html, the curves as PNG and
     faithfulness.pt to --out. Runs offline on the bundled MNIST sample."""
+    from ..attribution.examples import attribution_methods
     from ..registry import list_methods
     from ..report.html import Section, write_report
     from ..report.trust import faithfulness_html
@@ -57,6 +58,8 @@ def command(model: str, methods: str | None, count: int, steps: int, seed: int, 
         click.echo(f"convlens: warning: {loaded.warning}", err=True)
     x = sample_images(loaded, count, seed)
     names = split_methods(methods)
+    if names is not None:
+        attribution_methods(names)  # an unknown name fails now, before any work, listing the valid ones
     out = prepare_out(out)
     ranked = [s for s in list_methods("attribution") if s.output != "grid" and (names is None or s.name in names)]
     total = len(ranked) + 2  # the maps, each method, the random baseline

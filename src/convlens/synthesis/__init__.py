@@ -10,9 +10,9 @@ transformations) are in :mod:`.ops`. Figures: :mod:`convlens.viz.synthesis`; rep
 
 from .ops import clamp_pixels, gaussian_blur, jitter, transform
 from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset, list_presets, register_preset
-from .visualize import SynthesisResult, class_visualization, maximize
+from .visualize import SynthesisResult, check_unit, class_visualization, maximize
 
 __all__ = [
-    "DEFAULT_PRESET", "PRESETS", "Preset", "SynthesisResult", "clamp_pixels", "class_visualization",
+    "DEFAULT_PRESET", "PRESETS", "Preset", "SynthesisResult", "check_unit", "clamp_pixels", "class_visualization",
     "gaussian_blur", "get_preset", "jitter", "list_presets", "maximize", "register_preset", "transform",
 ]  # fmt: skip

@@ -206,6 +206,34 @@ def _layer_shape(model: nn.Module, module: nn.Module, x: torch.Tensor) -> tuple[
     return shape[0]
 
 
+def check_unit(
+    model: nn.Module,
+    layer: str | nn.Module,
+    channel: Targets | None = None,
+    neuron: object = None,
+    image_size: ImageSize = None,
+) -> list[int]:
+    """Check what :func:`maximize` would maximize, with one forward pass stopped at the layer.
+
+    An unknown layer lists the closest names; a channel out of range says the layer's count.
+
+    Returns:
+        The channel (or feature) indices.
+    """
+    name, module = resolve_layer(model, layer)
+    with inspecting(model):
+        units, _, _ = _layer_units(model, name, module, _image_size(model, image_size), channel, neuron)
+    return units
+
+
+def _layer_units(
+    model: nn.Module, name: str, module: nn.Module, size: tuple[int, int, int], channel: Targets | None, neuron: object
+) -> tuple[list[int], str, object]:
+    """:func:`_units` of the layer's output shape, probed on one blank image (call under ``inspecting``)."""
+    blank = torch.zeros(1, *size, device=model_device(model), dtype=model_dtype(model))
+    return _units(_layer_shape(model, module, blank), name, channel, neuron)
+
+
 def _units(shape: tuple[int, ...], name: str, channel: Targets | None, neuron: object) -> tuple[list[int], str, object]:
     """The channels (or features) to maximize, a description, and the position of a single unit."""
     count = shape[0]
@@ -272,8 +300,7 @@ def maximize(
     device, dtype = model_device(model), model_dtype(model)
     started = time.perf_counter()
     with inspecting(model):
-        shape = _layer_shape(model, module, torch.zeros(1, *size, device=device, dtype=dtype))
-        units, what, where = _units(shape, name, channel, neuron)
+        units, what, where = _layer_units(model, name, module, size, channel, neuron)
         targets, seed_of = _spread(units, seeds, device)
         recorded: list[torch.Tensor] = []
 
